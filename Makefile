@@ -1,0 +1,79 @@
+# PEAL backend. `make run` serves the API; `make test` runs the suite. Both install what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+UV_VERSION := 0.13.9
+PORT   ?= 3000
+
+.PHONY: run test test-sqlite test-postgres lint format typecheck migrate worker seed bench clean install install-dev lock
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) requirements.lock pyproject.toml
+	$(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-dev
+	@touch $@
+
+$(VENV)/.installed-dev: $(UV) requirements-dev.lock pyproject.toml
+	$(UV) pip sync --quiet --python $(BIN)/python requirements-dev.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Serve the API (SQLite file by default; DATABASE_URL selects PostgreSQL).
+run: $(VENV)/.installed
+	$(BIN)/peal migrate
+	$(BIN)/peal serve --port $(PORT)
+
+migrate: $(VENV)/.installed
+	$(BIN)/peal migrate
+
+worker: $(VENV)/.installed
+	$(BIN)/peal worker
+
+seed: $(VENV)/.installed
+	$(BIN)/peal migrate
+	$(BIN)/peal seed
+
+# The suite on SQLite; again on PostgreSQL + Redis when PEAL_TEST_DATABASE_URL and
+# PEAL_TEST_REDIS_URL are set (CI sets both).
+test: $(VENV)/.installed-dev
+	$(MAKE) --no-print-directory test-sqlite
+	@if [ -n "$$PEAL_TEST_DATABASE_URL" ] && [ -n "$$PEAL_TEST_REDIS_URL" ]; then \
+		$(MAKE) --no-print-directory test-postgres; \
+	else \
+		echo "PEAL_TEST_DATABASE_URL / PEAL_TEST_REDIS_URL not set: PostgreSQL + Redis run skipped"; \
+	fi
+
+test-sqlite: $(VENV)/.installed-dev
+	PEAL_TEST_TARGET=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.installed-dev
+	PEAL_TEST_TARGET=postgres $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/login_vs_health.py
+
+# Re-pin the lock files after changing dependencies in pyproject.toml.
+lock: $(UV)
+	$(UV) pip compile --quiet --no-header --no-annotate pyproject.toml -o requirements.lock
+	$(UV) pip compile --quiet --no-header --no-annotate --extra dev pyproject.toml -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var peal.db*

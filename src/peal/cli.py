@@ -1,0 +1,125 @@
+"""The `peal` command: serve, migrate, worker, seed, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from peal.config import get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _alembic_config(database_url: str | None = None):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    ini = ROOT / "alembic.ini"
+    config = Config(str(ini))
+    if database_url:
+        config.attributes["database_url"] = database_url
+    return config
+
+
+def migrate(_args: argparse.Namespace) -> int:
+    from alembic import command
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        db_path = settings.database_url.split(":///", 1)[1]
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(_alembic_config(), "head")
+    print("database is at the latest migration")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "peal.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        proxy_headers=False,  # the client IP is decided by TRUSTED_PROXIES, not by uvicorn
+        server_header=False,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    from peal.jobs import task_modules
+
+    command = [
+        sys.executable,
+        "-m",
+        "taskiq",
+        "worker",
+        "peal.jobs:broker",
+        *task_modules(),
+        "--workers",
+        str(args.workers),
+    ]
+    os.execv(sys.executable, command)  # noqa: S606 - replaces this process with the worker
+    return 0
+
+
+def seed(_args: argparse.Namespace) -> int:
+    from peal.seed import run_seed
+
+    asyncio.run(run_seed(get_settings()))
+    return 0
+
+
+def create_admin(args: argparse.Namespace) -> int:
+    from peal.seed import create_admin as make_admin
+
+    password = args.password or os.environ.get("PEAL_ADMIN_PASSWORD") or ""
+    if not password:
+        password = getpass.getpass("Password for the new admin: ")
+    asyncio.run(make_admin(get_settings(), email=args.email, name=args.name, password=password))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="peal", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_serve = sub.add_parser("serve", help="serve the API with uvicorn")
+    p_serve.add_argument("--host", default=None)
+    p_serve.add_argument("--port", type=int, default=None)
+    p_serve.add_argument("--workers", type=int, default=1)
+    p_serve.set_defaults(func=serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=migrate)
+
+    p_worker = sub.add_parser("worker", help="run background jobs (needs REDIS_URL)")
+    p_worker.add_argument("--workers", type=int, default=1)
+    p_worker.set_defaults(func=worker)
+
+    sub.add_parser("seed", help="add demo data").set_defaults(func=seed)
+
+    p_admin = sub.add_parser("create-admin", help="create an administrator account")
+    p_admin.add_argument("--email", required=True)
+    p_admin.add_argument("--name", default="Administrator")
+    p_admin.add_argument("--password", default=None, help="or PEAL_ADMIN_PASSWORD, or a prompt")
+    p_admin.set_defaults(func=create_admin)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

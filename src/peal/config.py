@@ -1,0 +1,165 @@
+"""Application settings, read once from the environment (and a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused outside development
+DEV_REFRESH_SECRET = "dev-only-insecure-refresh-secret-change-me"  # noqa: S105
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept both `PEAL_NAME` and the plan's plain `NAME`."""
+    return AliasChoices(f"PEAL_{name}", name)
+
+
+def _duration_seconds(value: str | int) -> int:
+    """Parse `15m`, `7d`, `3600s`, `2h` or a plain number of seconds."""
+    if isinstance(value, int):
+        return value
+    text = value.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text and text[-1] in units:
+        return int(text[:-1]) * units[text[-1]]
+    return int(text)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "test", "production", "staging"] = Field(
+        "development", validation_alias=_env("NODE_ENV")
+    )
+    port: int = Field(3000, validation_alias=_env("PORT"))
+    host: str = Field("127.0.0.1", validation_alias=_env("HOST"))
+    frontend_url: str = Field("http://localhost:5173", validation_alias=_env("FRONTEND_URL"))
+    public_url: str = Field("http://localhost:3000", validation_alias=_env("PUBLIC_URL"))
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./peal.db", validation_alias=_env("DATABASE_URL")
+    )
+    database_pool_size: int = Field(10, validation_alias=_env("DATABASE_POOL_SIZE"))
+    database_echo: bool = Field(False, validation_alias=_env("DATABASE_ECHO"))
+    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
+
+    jwt_secret: str = Field(DEV_JWT_SECRET, validation_alias=_env("JWT_SECRET"))
+    jwt_refresh_secret: str = Field(DEV_REFRESH_SECRET, validation_alias=_env("JWT_REFRESH_SECRET"))
+    jwt_issuer: str = Field("peal-api", validation_alias=_env("JWT_ISSUER"))
+    jwt_audience: str = Field("peal-web", validation_alias=_env("JWT_AUDIENCE"))
+    access_token_expiry: int = Field(900, validation_alias=_env("ACCESS_TOKEN_EXPIRY"))
+    refresh_token_expiry: int = Field(7 * 86400, validation_alias=_env("REFRESH_TOKEN_EXPIRY"))
+    password_hash_concurrency: int = Field(4, validation_alias=_env("PASSWORD_HASH_CONCURRENCY"))
+    argon2_memory_kib: int = Field(19456, validation_alias=_env("ARGON2_MEMORY_KIB"))
+    argon2_time_cost: int = Field(2, validation_alias=_env("ARGON2_TIME_COST"))
+
+    rate_limit_enabled: bool = Field(True, validation_alias=_env("RATE_LIMIT_ENABLED"))
+    rate_limit_per_minute: int = Field(100, validation_alias=_env("RATE_LIMIT_PER_MINUTE"))
+    auth_rate_limit_per_minute: int = Field(10, validation_alias=_env("AUTH_RATE_LIMIT_PER_MINUTE"))
+    trusted_proxies: list[str] = Field(
+        default_factory=list, validation_alias=_env("TRUSTED_PROXIES")
+    )
+    max_body_bytes: int = Field(1_048_576, validation_alias=_env("MAX_BODY_BYTES"))
+
+    storage_backend: Literal["local", "s3"] = Field(
+        "local", validation_alias=_env("STORAGE_BACKEND")
+    )
+    storage_local_path: Path = Field(
+        Path("./var/uploads"), validation_alias=_env("STORAGE_LOCAL_PATH")
+    )
+    storage_bucket: str = Field("peal-assets", validation_alias=_env("STORAGE_BUCKET"))
+    storage_region: str = Field("us-east-1", validation_alias=_env("STORAGE_REGION"))
+    storage_endpoint_url: str | None = Field(None, validation_alias=_env("STORAGE_ENDPOINT_URL"))
+    storage_access_key: str = Field("", validation_alias=_env("STORAGE_ACCESS_KEY"))
+    storage_secret_key: str = Field("", validation_alias=_env("STORAGE_SECRET_KEY"))
+
+    email_backend: Literal["file", "smtp"] = Field("file", validation_alias=_env("EMAIL_BACKEND"))
+    email_from: str = Field("noreply@peal.app", validation_alias=_env("EMAIL_FROM"))
+    email_api_key: str = Field("", validation_alias=_env("EMAIL_API_KEY"))
+    email_file_path: Path = Field(Path("./var/mail"), validation_alias=_env("EMAIL_FILE_PATH"))
+    smtp_host: str = Field("127.0.0.1", validation_alias=_env("SMTP_HOST"))
+    smtp_port: int = Field(25, validation_alias=_env("SMTP_PORT"))
+    smtp_username: str = Field("", validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: str = Field("", validation_alias=_env("SMTP_PASSWORD"))
+    smtp_starttls: bool = Field(False, validation_alias=_env("SMTP_STARTTLS"))
+    smtp_timeout: float = Field(10.0, validation_alias=_env("SMTP_TIMEOUT"))
+
+    jobs_backend: Literal["memory", "redis"] | None = Field(
+        None, validation_alias=_env("JOBS_BACKEND")
+    )
+
+    stripe_secret_key: str = Field("", validation_alias=_env("STRIPE_SECRET_KEY"))
+    stripe_webhook_secret: str = Field("", validation_alias=_env("STRIPE_WEBHOOK_SECRET"))
+    mux_api_key: str = Field("", validation_alias=_env("MUX_API_KEY"))
+    mux_api_secret: str = Field("", validation_alias=_env("MUX_API_SECRET"))
+    firebase_project_id: str = Field("", validation_alias=_env("FIREBASE_PROJECT_ID"))
+    firebase_private_key: str = Field("", validation_alias=_env("FIREBASE_PRIVATE_KEY"))
+    firebase_client_email: str = Field("", validation_alias=_env("FIREBASE_CLIENT_EMAIL"))
+    sentry_dsn: str = Field("", validation_alias=_env("SENTRY_DSN"))
+
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    log_json: bool = Field(True, validation_alias=_env("LOG_JSON"))
+
+    @field_validator("access_token_expiry", "refresh_token_expiry", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: str | int) -> int:
+        return _duration_seconds(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        """Accept the usual `postgresql://` and `sqlite:///` URLs and pick the async drivers."""
+        if value.startswith(("postgres://", "postgresql://")):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value.split(":///", 1)[1]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.is_development_like:
+            return self
+        for name, value, default in (
+            ("JWT_SECRET", self.jwt_secret, DEV_JWT_SECRET),
+            ("JWT_REFRESH_SECRET", self.jwt_refresh_secret, DEV_REFRESH_SECRET),
+        ):
+            if not value or value == default or len(value) < 32:
+                raise ValueError(
+                    f"{name} must be set to a random value of at least 32 characters "
+                    f"when NODE_ENV={self.environment}"
+                )
+        return self
+
+    @property
+    def is_development_like(self) -> bool:
+        return self.environment in ("development", "test")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_redis_jobs(self) -> bool:
+        if self.jobs_backend is not None:
+            return self.jobs_backend == "redis"
+        return self.redis_url is not None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Shared plumbing: errors, pagination, security, text, time and money helpers."""

@@ -1,0 +1,192 @@
+"""Domain errors and the single place that turns every failure into the API error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+log = structlog.get_logger("peal.errors")
+
+
+class AppError(Exception):
+    """A failure the client caused or may act on; carries its HTTP status and a stable code."""
+
+    status_code = 400
+    code = "bad_request"
+    message = "Bad request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.message
+        self.code = code or self.code
+        self.details = details
+        self.headers = headers
+        super().__init__(self.message)
+
+
+class BadRequest(AppError):
+    pass
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+    message = "Authentication required"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+    message = "You are not allowed to do this"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    message = "Not found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+    message = "Conflict"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+    message = "Request body too large"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+    message = "Unsupported content type"
+
+
+class ValidationFailed(AppError):
+    status_code = 422
+    code = "validation_error"
+    message = "Validation failed"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, details=[{"field": field, "message": message}])
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "rate_limited"
+    message = "Too many requests"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "service_unavailable"
+    message = "Service temporarily unavailable"
+
+
+def error_body(message: str, code: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": message, "code": code}
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def error_response(
+    status: int, message: str, code: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(message, code, details), status_code=status, headers=headers)
+
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "You are not allowed to do this"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    413: ("payload_too_large", "Request body too large"),
+    415: ("unsupported_media_type", "Unsupported content type"),
+    429: ("rate_limited", "Too many requests"),
+}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or "body"
+
+
+def validation_details(errors: list[Any]) -> list[dict[str, str]]:
+    details = []
+    for err in errors:
+        message = str(err.get("msg", "Invalid value"))
+        message = message.removeprefix("Value error, ")
+        details.append({"field": _field_name(tuple(err.get("loc", ()))), "message": message})
+    return details
+
+
+async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return error_response(exc.status_code, exc.message, exc.code, exc.details, exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return error_response(400, "Malformed JSON body", "malformed_json")
+    return error_response(422, "Validation failed", "validation_error", validation_details(errors))
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method served at this path (routes of one path may be declared separately)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "__none__"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+    code, default_message = _HTTP_CODES.get(exc.status_code, ("error", "Request failed"))
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail else default_message
+    if exc.status_code == 404 and message == "Not Found":
+        message = "Route not found"
+    if exc.status_code == 405 and message == "Method Not Allowed":
+        message = default_message
+    return error_response(exc.status_code, message, code, headers=headers)
+
+
+async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception(
+        "unhandled_error",
+        path=request.url.path,
+        method=request.method,
+        error_type=type(exc).__name__,
+    )
+    return error_response(500, "Internal server error", "internal_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled_error)

@@ -1,0 +1,161 @@
+"""camelCase models, the list envelope, page/limit parameters and opaque keyset cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+from peal.core.errors import ValidationFailed
+
+
+def _iso_utc(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z` suffix, as API.md asks."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UTCTimestamp = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str, when_used="json")]
+
+
+class CamelModel(BaseModel):
+    """Base of every request and response body: camelCase on the wire, snake_case in Python.
+
+    Inputs accept either spelling; unknown input fields are ignored (never assigned), which is
+    how mass assignment is ruled out: only the fields a model declares reach a service.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        from_attributes=True,
+        str_strip_whitespace=True,
+        ser_json_inf_nan="null",
+    )
+
+
+class Pagination(CamelModel):
+    page: int = Field(examples=[1])
+    limit: int = Field(examples=[20])
+    total: int = Field(examples=[137])
+    total_pages: int = Field(examples=[7])
+    has_more: bool = Field(examples=[True])
+    next_cursor: str | None = Field(default=None, examples=[None])
+
+
+T = TypeVar("T")
+
+
+class Page(CamelModel, Generic[T]):
+    """The list envelope: `{"data": [...], "pagination": {...}}`."""
+
+    data: list[T]
+    pagination: Pagination
+
+
+class PageParams:
+    """`page` (>= 1) and `limit` (1..100) query parameters, validated: out of range is 422."""
+
+    def __init__(
+        self,
+        page: Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1")] = 1,
+        limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1..100)")] = 20,
+    ) -> None:
+        self.page = page
+        self.limit = limit
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+    def pagination(self, total: int, next_cursor: str | None = None) -> Pagination:
+        total_pages = math.ceil(total / self.limit) if total else 0
+        has_more = next_cursor is not None or self.page < total_pages
+        return Pagination(
+            page=self.page,
+            limit=self.limit,
+            total=total,
+            total_pages=total_pages,
+            has_more=has_more,
+            next_cursor=next_cursor,
+        )
+
+
+class CursorParams(PageParams):
+    """Page parameters plus an opaque keyset `cursor` for time-ordered streams."""
+
+    def __init__(
+        self,
+        page: Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1")] = 1,
+        limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1..100)")] = 20,
+        cursor: Annotated[
+            str | None, Query(max_length=200, description="Opaque cursor from `nextCursor`")
+        ] = None,
+    ) -> None:
+        super().__init__(page, limit)
+        self.cursor = decode_cursor(cursor) if cursor else None
+
+
+class Cursor(BaseModel):
+    """Position after the last item of a page ordered by (created_at DESC, id DESC)."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+
+def encode_cursor(created_at: datetime, item_id: uuid.UUID) -> str:
+    raw = json.dumps({"c": _iso_utc(created_at), "i": str(item_id)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str) -> Cursor:
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        data: Any = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return Cursor(created_at=datetime.fromisoformat(data["c"]), id=uuid.UUID(data["i"]))
+    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise ValidationFailed("cursor", "Invalid cursor") from exc
+
+
+def date_only(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["goalAmount"])
+    message: str = Field(examples=["Input should be greater than or equal to 100"])
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `{"error", "code", "details"?}`."""
+
+    error: str = Field(examples=["Validation failed"])
+    code: str = Field(examples=["validation_error"])
+    details: list[FieldError] | dict[str, Any] | None = None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the given error statuses (422 is always listed)."""
+    descriptions = {
+        400: "Bad request",
+        401: "Not authenticated, or the token is invalid or expired",
+        403: "Authenticated but not allowed",
+        404: "Not found, or not visible to you",
+        409: "Conflict with the current state",
+        413: "Body too large",
+        422: "Validation failed (`details` lists each field)",
+        429: "Rate limited (see `Retry-After`)",
+    }
+    return {
+        status: {"model": ErrorBody, "description": descriptions.get(status, "Error")}
+        for status in sorted({*statuses, 422})
+    }

@@ -1,0 +1,95 @@
+"""Users, their skills and interests, and who follows whom."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from peal.db import Base, CreatedAt, Timestamps, UUIDPrimaryKey
+
+ROLES = ("woman", "sponsor", "admin")
+
+
+class User(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('woman', 'sponsor', 'admin')", name="role"),
+        CheckConstraint("followers_count >= 0 AND following_count >= 0", name="counts"),
+        Index("ix_users_role_created", "role", "created_at"),
+        Index("ix_users_public_created", "is_public", "created_at"),
+    )
+
+    # Stored lower-cased and trimmed, so uniqueness is case-insensitive on every database.
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    avatar_url: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(50))
+    bio: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(255), index=True)
+    is_public: Mapped[bool] = mapped_column(default=True, server_default=true())
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
+    followers_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    following_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    is_banned: Mapped[bool] = mapped_column(default=False, server_default=false())
+    deleted_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime | None]
+
+    skills: Mapped[list[UserSkill]] = relationship(
+        lazy="raise", cascade="all, delete-orphan", passive_deletes=True, order_by="UserSkill.skill"
+    )
+    interests: Mapped[list[UserInterest]] = relationship(
+        lazy="raise",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="UserInterest.interest",
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return not self.is_banned and self.deleted_at is None
+
+
+class UserSkill(UUIDPrimaryKey, CreatedAt, Base):
+    __tablename__ = "user_skills"
+    __table_args__ = (UniqueConstraint("user_id", "skill"), Index("ix_user_skills_skill", "skill"))
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    skill: Mapped[str] = mapped_column(String(100))
+
+
+class UserInterest(UUIDPrimaryKey, CreatedAt, Base):
+    __tablename__ = "user_interests"
+    __table_args__ = (
+        UniqueConstraint("user_id", "interest"),
+        Index("ix_user_interests_interest", "interest"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    interest: Mapped[str] = mapped_column(String(100))
+
+
+class UserFollow(UUIDPrimaryKey, CreatedAt, Base):
+    __tablename__ = "user_follows"
+    __table_args__ = (
+        UniqueConstraint("follower_id", "following_id"),
+        CheckConstraint("follower_id <> following_id", name="not_self"),
+        Index("ix_user_follows_following_created", "following_id", "created_at"),
+        Index("ix_user_follows_follower_created", "follower_id", "created_at"),
+    )
+
+    follower_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    following_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

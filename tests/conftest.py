@@ -1,0 +1,275 @@
+"""Test harness: a migrated database (SQLite, or PostgreSQL + Redis when asked), the app over
+httpx, clean tables after every test, user factories, and a SQL statement counter.
+
+`PEAL_TEST_TARGET=postgres` (set by `make test` when `PEAL_TEST_DATABASE_URL` and
+`PEAL_TEST_REDIS_URL` are given) runs the same suite against those servers.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+TARGET = os.environ.get("PEAL_TEST_TARGET", "sqlite")
+_TMP = Path(tempfile.mkdtemp(prefix="peal-tests-"))
+
+if TARGET == "postgres":
+    DATABASE_URL = os.environ["PEAL_TEST_DATABASE_URL"]
+    REDIS_URL: str | None = os.environ["PEAL_TEST_REDIS_URL"]
+else:
+    DATABASE_URL = f"sqlite+aiosqlite:///{_TMP / 'test.db'}"
+    REDIS_URL = None
+
+# Settings are read from the environment when modules import: fix them before any import.
+os.environ.update(
+    {
+        "NODE_ENV": "test",
+        "DATABASE_URL": DATABASE_URL,
+        "JOBS_BACKEND": "memory",
+        "EMAIL_BACKEND": "file",
+        "EMAIL_FILE_PATH": str(_TMP / "mail"),
+        "STORAGE_LOCAL_PATH": str(_TMP / "uploads"),
+        "RATE_LIMIT_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+        "LOG_JSON": "false",
+    }
+)
+os.environ.pop("REDIS_URL", None)
+os.environ.pop("PEAL_REDIS_URL", None)
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from peal.config import Settings  # noqa: E402
+from peal.db import Base  # noqa: E402
+from peal.jobs import wait_for_jobs  # noqa: E402
+from peal.main import create_app  # noqa: E402
+from peal.settings.models import UserSettings  # noqa: E402
+from peal.users.models import User  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PASSWORD = "Correct-Horse-Battery-9"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def _reset_postgres(url: str) -> None:
+    """Start from an empty schema: the suite builds it from the migrations."""
+    import asyncio
+
+    import asyncpg
+
+    parsed = make_url(url)
+
+    async def reset() -> None:
+        conn = await asyncpg.connect(
+            user=parsed.username,
+            password=parsed.password,
+            host=parsed.host,
+            port=parsed.port or 5432,
+            database=parsed.database,
+        )
+        try:
+            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await conn.close()
+
+    asyncio.run(reset())
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    url = Settings().database_url
+    if TARGET == "postgres":
+        _reset_postgres(url)
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        email_file_path=tmp_path / "mail",
+        storage_local_path=tmp_path / "uploads",
+    )
+
+
+@pytest.fixture
+def make_settings(settings: Settings) -> Callable[..., Settings]:
+    """Settings with some values changed (e.g. `rate_limit_enabled=True`)."""
+
+    def make(**changes: Any) -> Settings:
+        return settings.model_copy(update=changes)
+
+    return make
+
+
+async def _truncate_all(app: FastAPI) -> None:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    async with app.state.db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our table names
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        try:
+            yield application
+        finally:
+            await wait_for_jobs()
+            await _truncate_all(application)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@dataclass
+class AuthedUser:
+    """A user created straight in the database, with a valid access token."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    password: str
+    token: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+_PASSWORD_HASH: dict[str, str] = {}
+
+
+@pytest.fixture
+async def make_user(app: FastAPI) -> Callable[..., Any]:
+    """`await make_user(role="sponsor", name=..., is_public=False, ...)` → AuthedUser."""
+    counter = 0
+
+    async def make(role: str = "woman", **fields: Any) -> AuthedUser:
+        nonlocal counter
+        counter += 1
+        if TEST_PASSWORD not in _PASSWORD_HASH:
+            _PASSWORD_HASH[TEST_PASSWORD] = await app.state.passwords.hash(TEST_PASSWORD)
+        email_address = fields.pop("email", f"user{counter}-{uuid.uuid4().hex[:8]}@example.com")
+        name = fields.pop("name", f"Test User {counter}")
+        async with app.state.db.sessionmaker() as session:
+            user = User(
+                email=email_address.lower(),
+                name=name,
+                role=role,
+                password_hash=_PASSWORD_HASH[TEST_PASSWORD],
+                email_verified=fields.pop("email_verified", True),
+                **fields,
+            )
+            session.add(user)
+            await session.flush()
+            session.add(UserSettings(user_id=user.id))
+            await session.commit()
+        token = app.state.tokens.issue(user.id, role)
+        return AuthedUser(user.id, user.email, name, role, TEST_PASSWORD, token)
+
+    return make
+
+
+@pytest.fixture
+async def woman(make_user: Callable[..., Any]) -> AuthedUser:
+    user: AuthedUser = await make_user("woman", name="Amara Woman")
+    return user
+
+
+@pytest.fixture
+async def sponsor(make_user: Callable[..., Any]) -> AuthedUser:
+    user: AuthedUser = await make_user("sponsor", name="Sofia Sponsor")
+    return user
+
+
+@pytest.fixture
+async def admin(make_user: Callable[..., Any]) -> AuthedUser:
+    user: AuthedUser = await make_user("admin", name="Ada Admin")
+    return user
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def count_queries(app: FastAPI) -> Iterator[QueryCounter]:
+    """Counts the SQL statements the app's engine runs (SAVEPOINT/BEGIN noise excluded)."""
+    counter = QueryCounter()
+    sync_engine = app.state.db.engine.sync_engine
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        first = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+        if first not in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA"}:
+            counter.statements.append(statement)
+
+    event.listen(sync_engine, "before_cursor_execute", on_execute)
+    yield counter
+    event.remove(sync_engine, "before_cursor_execute", on_execute)
+
+
+class Mailbox:
+    """The emails the development sender wrote as `.eml` files."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def messages(self) -> list[EmailMessage]:
+        if not self.directory.exists():
+            return []
+        found = []
+        for path in sorted(self.directory.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            found.append(message)
+        return found
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages() if address.lower() in str(m["To"]).lower()]
+
+    async def wait(self) -> None:
+        await wait_for_jobs()
+
+
+@pytest.fixture
+def mailbox(settings: Settings) -> Mailbox:
+    return Mailbox(settings.email_file_path)
