@@ -53,6 +53,7 @@ from fastapi import FastAPI  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+import peal.models  # noqa: E402, F401 - every table registered for the clean-up
 from peal.config import Settings  # noqa: E402
 from peal.db import Base  # noqa: E402
 from peal.jobs import wait_for_jobs  # noqa: E402
@@ -123,13 +124,12 @@ def make_settings(settings: Settings) -> Callable[..., Settings]:
 
 
 async def _truncate_all(app: FastAPI) -> None:
+    """Empty every table, children first. DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE of
+    every table costs ~0.6 s (new files per table) where DELETE of a few rows takes ~5 ms."""
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     async with app.state.db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our table names
+        for table in tables:
+            await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our table names
 
 
 @pytest.fixture

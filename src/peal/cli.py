@@ -1,4 +1,4 @@
-"""The `peal` command: serve, migrate, worker, seed, create-admin."""
+"""The `peal` command: serve, migrate, worker, scheduler, seed, check-ledger, create-admin."""
 
 from __future__ import annotations
 
@@ -55,21 +55,41 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _redis_jobs_or_exit(command: str) -> bool:
+    if get_settings().uses_redis_jobs:
+        return True
+    print(
+        f"peal {command} needs Redis: set REDIS_URL (or JOBS_BACKEND=redis). Without it, jobs "
+        "run inside `peal serve` and there is nothing to start.",
+        file=sys.stderr,
+    )
+    return False
+
+
+def _exec_taskiq(arguments: list[str]) -> int:
+    command = [sys.executable, "-m", "taskiq", *arguments]
+    os.execv(sys.executable, command)  # noqa: S606 - replaces this process with taskiq
+    return 0  # pragma: no cover - execv does not return
+
+
 def worker(args: argparse.Namespace) -> int:
+    """`taskiq worker` on the Redis queue, with every module that declares tasks."""
     from peal.jobs import task_modules
 
-    command = [
-        sys.executable,
-        "-m",
-        "taskiq",
-        "worker",
-        "peal.jobs:broker",
-        *task_modules(),
-        "--workers",
-        str(args.workers),
-    ]
-    os.execv(sys.executable, command)  # noqa: S606 - replaces this process with the worker
-    return 0
+    if not _redis_jobs_or_exit("worker"):
+        return 2
+    return _exec_taskiq(
+        ["worker", "peal.jobs:broker", *task_modules(), "--workers", str(args.workers)]
+    )
+
+
+def scheduler(_args: argparse.Namespace) -> int:
+    """`taskiq scheduler`: queues the periodic tasks (their `schedule` labels). Run ONE."""
+    from peal.jobs import task_modules
+
+    if not _redis_jobs_or_exit("scheduler"):
+        return 2
+    return _exec_taskiq(["scheduler", "peal.jobs:scheduler", *task_modules()])
 
 
 def seed(_args: argparse.Namespace) -> int:
@@ -77,6 +97,17 @@ def seed(_args: argparse.Namespace) -> int:
 
     asyncio.run(run_seed(get_settings()))
     return 0
+
+
+def check_ledger(_args: argparse.Namespace) -> int:
+    """Exit 0 when every request's totals match its succeeded donations, 1 otherwise."""
+    from peal.funding.ledger import run_ledger_check
+
+    checked, mismatches = asyncio.run(run_ledger_check(get_settings()))
+    for mismatch in mismatches:
+        print(f"MISMATCH {mismatch.describe()}")
+    print(f"checked {checked} funding requests: {len(mismatches)} mismatched")
+    return 1 if mismatches else 0
 
 
 def create_admin(args: argparse.Namespace) -> int:
@@ -102,10 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=migrate)
 
     p_worker = sub.add_parser("worker", help="run background jobs (needs REDIS_URL)")
-    p_worker.add_argument("--workers", type=int, default=1)
+    p_worker.add_argument("--workers", type=int, default=1, help="worker processes")
     p_worker.set_defaults(func=worker)
 
+    sub.add_parser(
+        "scheduler",
+        help="queue the periodic jobs (needs REDIS_URL; run exactly one per deployment)",
+    ).set_defaults(func=scheduler)
+
     sub.add_parser("seed", help="add demo data").set_defaults(func=seed)
+
+    sub.add_parser(
+        "check-ledger",
+        help="verify every request's currentAmount and supportersCount against its donations",
+    ).set_defaults(func=check_ledger)
 
     p_admin = sub.add_parser("create-admin", help="create an administrator account")
     p_admin.add_argument("--email", required=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused outside development
 DEV_REFRESH_SECRET = "dev-only-insecure-refresh-secret-change-me"  # noqa: S105
@@ -30,7 +30,9 @@ def _duration_seconds(value: str | int) -> int:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     environment: Literal["development", "test", "production", "staging"] = Field(
         "development", validation_alias=_env("NODE_ENV")
@@ -57,10 +59,37 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(19456, validation_alias=_env("ARGON2_MEMORY_KIB"))
     argon2_time_cost: int = Field(2, validation_alias=_env("ARGON2_TIME_COST"))
 
+    # Google sign-in (POST /api/auth/google): the OAuth client ID of the web app, which ID
+    # tokens must be issued to (`aud`). Empty: Google sign-in is refused (503).
+    google_client_id: str = Field("", validation_alias=_env("GOOGLE_CLIENT_ID"))
+    # Google's published signing keys (a JWKS), kept for GOOGLE_JWKS_CACHE_TTL.
+    google_jwks_url: str = Field(
+        "https://www.googleapis.com/oauth2/v3/certs", validation_alias=_env("GOOGLE_JWKS_URL")
+    )
+    google_issuers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["accounts.google.com", "https://accounts.google.com"],
+        validation_alias=_env("GOOGLE_ISSUERS"),
+    )
+    google_jwks_cache_ttl: int = Field(3600, ge=1, validation_alias=_env("GOOGLE_JWKS_CACHE_TTL"))
+
     rate_limit_enabled: bool = Field(True, validation_alias=_env("RATE_LIMIT_ENABLED"))
-    rate_limit_per_minute: int = Field(100, validation_alias=_env("RATE_LIMIT_PER_MINUTE"))
-    auth_rate_limit_per_minute: int = Field(10, validation_alias=_env("AUTH_RATE_LIMIT_PER_MINUTE"))
-    trusted_proxies: list[str] = Field(
+    rate_limit_per_minute: int = Field(100, ge=1, validation_alias=_env("RATE_LIMIT_PER_MINUTE"))
+    auth_rate_limit_per_minute: int = Field(
+        10, ge=1, validation_alias=_env("AUTH_RATE_LIMIT_PER_MINUTE")
+    )
+    # Per e-mail address on login/register/forgot-password, whatever the IP: slows down
+    # credential stuffing spread over many addresses and mail bombing of one inbox.
+    auth_account_rate_limit_per_minute: int = Field(
+        5, ge=1, validation_alias=_env("AUTH_ACCOUNT_RATE_LIMIT_PER_MINUTE")
+    )
+    # Prefix of the rate limit keys in Redis, so several deployments can share one server.
+    rate_limit_key_prefix: str = Field(
+        "peal:ratelimit", min_length=1, validation_alias=_env("RATE_LIMIT_KEY_PREFIX")
+    )
+    donation_rate_limit_per_minute: int = Field(
+        10, ge=1, validation_alias=_env("DONATION_RATE_LIMIT_PER_MINUTE")
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("TRUSTED_PROXIES")
     )
     max_body_bytes: int = Field(1_048_576, validation_alias=_env("MAX_BODY_BYTES"))
@@ -76,6 +105,34 @@ class Settings(BaseSettings):
     storage_endpoint_url: str | None = Field(None, validation_alias=_env("STORAGE_ENDPOINT_URL"))
     storage_access_key: str = Field("", validation_alias=_env("STORAGE_ACCESS_KEY"))
     storage_secret_key: str = Field("", validation_alias=_env("STORAGE_SECRET_KEY"))
+    # Where stored files are read from: a CDN or the bucket's public address. Unset: the local
+    # backend serves them at PUBLIC_URL/media/, S3 at its endpoint (or AWS's bucket address).
+    storage_public_url: str | None = Field(None, validation_alias=_env("STORAGE_PUBLIC_URL"))
+    # Key of the local backend's upload signatures; empty derives one from JWT_SECRET.
+    storage_signing_secret: str = Field("", validation_alias=_env("STORAGE_SIGNING_SECRET"))
+    upload_url_expiry: int = Field(900, ge=60, validation_alias=_env("UPLOAD_URL_EXPIRY"))
+    max_image_upload_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, validation_alias=_env("MAX_IMAGE_UPLOAD_BYTES")
+    )
+    max_video_upload_bytes: int = Field(
+        500 * 1024 * 1024, ge=1, validation_alias=_env("MAX_VIDEO_UPLOAD_BYTES")
+    )
+    # Salt of the anonymous viewer hash (IP + user agent); empty derives one from JWT_SECRET.
+    view_hash_salt: str = Field("", validation_alias=_env("VIEW_HASH_SALT"))
+    # A video still `processing` this long after its last attempt started is re-queued.
+    video_processing_timeout: int = Field(
+        900, ge=60, validation_alias=_env("VIDEO_PROCESSING_TIMEOUT")
+    )
+    video_processing_max_attempts: int = Field(
+        3, ge=1, validation_alias=_env("VIDEO_PROCESSING_MAX_ATTEMPTS")
+    )
+    # FFmpeg decodes at once per process: each holds a frame buffer and a CPU core.
+    video_processing_concurrency: int = Field(
+        2, ge=1, validation_alias=_env("VIDEO_PROCESSING_CONCURRENCY")
+    )
+    trending_window: int = Field(7 * 86400, ge=3600, validation_alias=_env("TRENDING_WINDOW"))
+    trending_half_life: int = Field(24 * 3600, ge=60, validation_alias=_env("TRENDING_HALF_LIFE"))
+    trending_top_n: int = Field(20, ge=1, validation_alias=_env("TRENDING_TOP_N"))
 
     email_backend: Literal["file", "smtp"] = Field("file", validation_alias=_env("EMAIL_BACKEND"))
     email_from: str = Field("noreply@peal.app", validation_alias=_env("EMAIL_FROM"))
@@ -91,9 +148,23 @@ class Settings(BaseSettings):
     jobs_backend: Literal["memory", "redis"] | None = Field(
         None, validation_alias=_env("JOBS_BACKEND")
     )
+    # Periodic jobs inside the web process when jobs run in-process (no Redis). Default: on in
+    # development, off in tests; with Redis, run `peal scheduler` instead.
+    in_process_scheduler: bool | None = Field(None, validation_alias=_env("IN_PROCESS_SCHEDULER"))
+    jobs_queue: str = Field("peal:jobs", validation_alias=AliasChoices("PEAL_JOBS_QUEUE"))
 
     stripe_secret_key: str = Field("", validation_alias=_env("STRIPE_SECRET_KEY"))
     stripe_webhook_secret: str = Field("", validation_alias=_env("STRIPE_WEBHOOK_SECRET"))
+    # Who moves the money: `development` (payments succeed at once, refused in production)
+    # or `stripe` (PaymentIntents confirmed by the client, settled by signed webhooks).
+    payment_provider: Literal["development", "stripe"] = Field(
+        "development", validation_alias=_env("PAYMENT_PROVIDER")
+    )
+    # Another address for Stripe's API: a fake server in tests, a proxy in some deployments.
+    stripe_api_base: str | None = Field(None, validation_alias=_env("STRIPE_API_BASE"))
+    stripe_timeout: float = Field(20.0, gt=0, validation_alias=_env("STRIPE_TIMEOUT"))
+    # How long an `Idempotency-Key` answer is kept and replayed (API.md: at least 24 h).
+    idempotency_key_ttl: int = Field(86400, ge=86400, validation_alias=_env("IDEMPOTENCY_KEY_TTL"))
     mux_api_key: str = Field("", validation_alias=_env("MUX_API_KEY"))
     mux_api_secret: str = Field("", validation_alias=_env("MUX_API_SECRET"))
     firebase_project_id: str = Field("", validation_alias=_env("FIREBASE_PROJECT_ID"))
@@ -104,7 +175,17 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     log_json: bool = Field(True, validation_alias=_env("LOG_JSON"))
 
-    @field_validator("access_token_expiry", "refresh_token_expiry", mode="before")
+    @field_validator(
+        "access_token_expiry",
+        "refresh_token_expiry",
+        "upload_url_expiry",
+        "video_processing_timeout",
+        "trending_window",
+        "trending_half_life",
+        "idempotency_key_ttl",
+        "google_jwks_cache_ttl",
+        mode="before",
+    )
     @classmethod
     def _parse_duration(cls, value: str | int) -> int:
         return _duration_seconds(value)
@@ -112,6 +193,13 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("google_issuers", mode="before")
+    @classmethod
+    def _split_issuers(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -141,6 +229,13 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _google_keys_over_https(self) -> Settings:
+        # Whoever can change the keys in transit can sign in as anyone: TLS outside development.
+        if not self.is_development_like and not self.google_jwks_url.startswith("https://"):
+            raise ValueError(f"GOOGLE_JWKS_URL must be https when NODE_ENV={self.environment}")
+        return self
+
     @property
     def is_development_like(self) -> bool:
         return self.environment in ("development", "test")
@@ -152,6 +247,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_in_process_scheduler(self) -> bool:
+        if self.uses_redis_jobs:
+            return False
+        if self.in_process_scheduler is not None:
+            return self.in_process_scheduler
+        return self.environment != "test"
 
     @property
     def uses_redis_jobs(self) -> bool:

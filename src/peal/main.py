@@ -19,13 +19,28 @@ from peal.core.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from peal.core.ratelimit import RateLimiter, RateLimitMiddleware
+from peal.core.redis_client import create_redis
 from peal.core.security import AccessTokens, PasswordHashing
 from peal.db import Database
+from peal.events.router import router as events_router
+from peal.funding.router import router as funding_router
+from peal.goals.router import router as goals_router
 from peal.jobs import close_runtime, set_runtime, start_client, stop_client
 from peal.notifications.router import router as notifications_router
 from peal.ops.router import router as ops_router
+from peal.payments.router import router as payments_router
+from peal.scheduling import InProcessScheduler
+from peal.search.router import router as search_router
 from peal.settings.router import router as settings_router
+from peal.storage.local import UPLOAD_ROUTE
+from peal.storage.service import storage_for
+from peal.stories.router import router as stories_router
+from peal.uploads.router import media_router
+from peal.uploads.router import router as uploads_router
 from peal.users.router import router as users_router
+from peal.videos.router import router as videos_router
+from peal.videos.router import users_router as user_videos_router
 
 ROUTERS = (
     ops_router,
@@ -33,6 +48,16 @@ ROUTERS = (
     users_router,
     settings_router,
     notifications_router,
+    goals_router,
+    events_router,
+    uploads_router,
+    media_router,
+    videos_router,
+    user_videos_router,
+    funding_router,
+    payments_router,
+    stories_router,
+    search_router,
 )
 
 DESCRIPTION = """
@@ -45,20 +70,42 @@ the cookies set at login plus the `X-CSRF-Token` header on requests that change 
 """
 
 
+def _init_error_tracking(settings: Settings) -> None:
+    if not settings.sentry_dsn:
+        return
+    import sentry_sdk
+
+    # send_default_pii=False: no emails, IPs or bodies of our users leave for the error tracker.
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn,
+        environment=settings.environment,
+        release=f"peal@{__version__}",
+        send_default_pii=False,
+        traces_sample_rate=0.0,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
+    _init_error_tracking(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         set_runtime(settings, app.state.db)
         await start_client()
+        scheduler = InProcessScheduler()
+        if settings.runs_in_process_scheduler:
+            scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await stop_client()
             await close_runtime()
             await app.state.db.dispose()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
 
     app = FastAPI(
         title="PEAL API",
@@ -73,22 +120,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = Database(settings)
     app.state.tokens = AccessTokens(settings)
     app.state.passwords = PasswordHashing(settings)
+    app.state.redis = create_redis(settings)
+    app.state.rate_limiter = RateLimiter(settings, app.state.redis)
+    app.state.storage = storage_for(settings)
+    # /health asks the configured backend: the upload directory is writable, or S3 HeadBucket.
+    app.state.storage_check = app.state.storage.check
 
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
 
     # Added last = outermost: ids and logs wrap everything, CORS answers preflights early.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=not settings.is_development_like)
+    # The local upload route streams up to MAX_VIDEO_UPLOAD_BYTES and enforces its own limit.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        large_body_prefixes=(UPLOAD_ROUTE,),
+    )
+    # Inside CORS and the security headers, so a 429 carries them (a browser can read it);
+    # outside the body limit, so a refused client costs no body reading.
+    app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=[settings.frontend_url],
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", CSRF_HEADER, "Idempotency-Key"],
-        expose_headers=["X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy"],
+        expose_headers=[
+            "X-Request-ID",
+            CSRF_HEADER,
+            "Retry-After",
+            "RateLimit",
+            "RateLimit-Policy",
+        ],
         max_age=600,
     )
+    # Outside CORS: even an unhandled error becomes a JSON 500 with its request id, and the
+    # security headers go on every answer, that one included.
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=not settings.is_development_like)
     return app

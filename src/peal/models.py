@@ -1,31 +1,45 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
 from peal.auth.models import OneTimeToken, RefreshToken
+from peal.core.idempotency import IdempotencyKey
 from peal.db import Base
+from peal.events.models import Event, EventRegistration
 from peal.funding.models import FundingDonation, FundingRequest
+from peal.goals.models import Goal, GoalMilestone
 from peal.mentors.models import MentorConnection, MentorProfile, MentorSkill
 from peal.messaging.models import Conversation, ConversationParticipant, Message
 from peal.notifications.models import Notification
+from peal.payments.models import PaymentEvent
+from peal.search.models import SEARCH_INDEXES
 from peal.settings.models import UserSettings
 from peal.stories.models import SuccessStory, SuccessStoryCelebration
+from peal.uploads.models import Upload
 from peal.users.models import User, UserFollow, UserInterest, UserSkill
-from peal.videos.models import Video, VideoComment, VideoLike, VideoTag
+from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
 
 __all__ = [
+    "SEARCH_INDEXES",
     "Base",
     "Conversation",
     "ConversationParticipant",
+    "Event",
+    "EventRegistration",
     "FundingDonation",
     "FundingRequest",
+    "Goal",
+    "GoalMilestone",
+    "IdempotencyKey",
     "MentorConnection",
     "MentorProfile",
     "MentorSkill",
     "Message",
     "Notification",
     "OneTimeToken",
+    "PaymentEvent",
     "RefreshToken",
     "SuccessStory",
     "SuccessStoryCelebration",
+    "Upload",
     "User",
     "UserFollow",
     "UserInterest",
@@ -34,5 +48,7 @@ __all__ = [
     "Video",
     "VideoComment",
     "VideoLike",
+    "VideoShare",
     "VideoTag",
+    "VideoView",
 ]

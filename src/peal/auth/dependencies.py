@@ -57,6 +57,10 @@ async def optional_user(
     user = await session.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("Account is not active", code="account_inactive")
+    changed = user.password_changed_at
+    if changed is not None and claims.issued_at < changed.replace(microsecond=0):
+        # Issued before the password changed (e.g. a reset after a theft): dead at once.
+        raise Unauthorized("Access token expired", code="token_expired")
     if by_cookie:
         _check_csrf(request, claims.session_id)
     request.state.user_id = user.id

@@ -1,9 +1,367 @@
-"""HTTP routes of the auth domain: parse, call the service, shape the answer."""
+"""HTTP routes of the auth domain: parse, call the service, shape the answer, set cookies."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Any
 
-from peal.core.schemas import error_responses
+from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-router = APIRouter(prefix="/api/auth", tags=["Auth"], responses=error_responses(401))
+from peal.auth import google, service
+from peal.auth.dependencies import (
+    ACCESS_COOKIE,
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    REFRESH_COOKIE,
+    CurrentUser,
+    csrf_token_for,
+)
+from peal.auth.schemas import (
+    PASSWORD_RESET_MESSAGE,
+    RESET_REQUESTED_MESSAGE,
+    VERIFICATION_SENT_MESSAGE,
+    AuthResponse,
+    ForgotPasswordRequest,
+    GoogleSignInRequest,
+    LoginRequest,
+    LogoutRequest,
+    MessageResponse,
+    RefreshRequest,
+    RegisterRequest,
+    ResetPasswordRequest,
+    UserResponse,
+    VerifyEmailRequest,
+)
+from peal.config import Settings
+from peal.core.errors import Unauthorized, error_response
+from peal.core.ratelimit import auth_rate_limit, client_ip
+from peal.core.schemas import ErrorBody, error_responses
+from peal.core.security import AccessTokens
+from peal.db import SessionDep
+from peal.settings.models import LANGUAGES
+from peal.users.service import present_user
+
+# Error responses are listed per route: logout, for one, never fails.
+router = APIRouter(prefix="/api/auth", tags=["Auth"])
+
+REFRESH_COOKIE_PATH = "/api/auth"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _tools(request: Request) -> service.AuthTools:
+    state = request.app.state
+    return service.AuthTools(
+        settings=state.settings, passwords=state.passwords, tokens=state.tokens
+    )
+
+
+def _client(request: Request) -> service.Client:
+    return service.Client(
+        user_agent=request.headers.get("user-agent"),
+        # Behind a trusted proxy, the address it saw (X-Forwarded-For), not the proxy's.
+        ip_address=client_ip(request, request.app.state.settings.trusted_proxies),
+    )
+
+
+def preferred_language(accept_language: str | None) -> str:
+    """The best supported language of an `Accept-Language` header (English by default)."""
+    best, best_quality = "en", 0.0
+    for item in (accept_language or "").split(",")[:20]:
+        tag, _, params = item.strip().partition(";")
+        primary = tag.strip().split("-")[0].lower()
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if primary in LANGUAGES and quality > best_quality:
+            best, best_quality = primary, quality
+    return best
+
+
+def _set_session_cookies(response: Response, settings: Settings, sign_in: service.SignIn) -> None:
+    secure = not settings.is_development_like
+    csrf = csrf_token_for(settings.jwt_secret, str(sign_in.family_id))
+    response.set_cookie(
+        ACCESS_COOKIE,
+        sign_in.access_token,
+        max_age=sign_in.access_expires_in,
+        path="/",
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+    )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        sign_in.refresh_token,
+        max_age=sign_in.refresh_expires_in,
+        path=REFRESH_COOKIE_PATH,
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+    )
+    # Readable by the web app (not HttpOnly): it echoes it in the X-CSRF-Token header.
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        max_age=sign_in.refresh_expires_in,
+        path="/",
+        httponly=False,
+        secure=secure,
+        samesite="lax",
+    )
+    response.headers[CSRF_HEADER] = csrf
+    response.headers.update(NO_STORE)
+
+
+def _clear_session_cookies(response: Response, settings: Settings) -> None:
+    secure = not settings.is_development_like
+    for name, path, httponly in (
+        (ACCESS_COOKIE, "/", True),
+        (REFRESH_COOKIE, REFRESH_COOKIE_PATH, True),
+        (CSRF_COOKIE, "/", False),
+    ):
+        response.delete_cookie(name, path=path, secure=secure, httponly=httponly, samesite="lax")
+
+
+async def _signed_in(
+    session: AsyncSession, request: Request, response: Response, sign_in: service.SignIn
+) -> AuthResponse:
+    _set_session_cookies(response, request.app.state.settings, sign_in)
+    return AuthResponse(
+        user=await present_user(session, sign_in.user, sign_in.user),
+        access_token=sign_in.access_token,
+        refresh_token=sign_in.refresh_token,
+        expires_in=sign_in.access_expires_in,
+    )
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AuthResponse,
+    summary="Create an account and sign in",
+    description="Role `woman` (default) or `sponsor`. Sends a verification email (in the "
+    "language of `Accept-Language`, English by default) and sets the session cookies.",
+    responses=error_responses(429, 409),
+    dependencies=[Depends(auth_rate_limit("register"))],
+)
+async def register(
+    body: RegisterRequest, request: Request, response: Response, session: SessionDep
+) -> AuthResponse:
+    sign_in = await service.register(
+        session,
+        _tools(request),
+        email=str(body.email),
+        password=body.password,
+        name=body.name,
+        role=body.role,
+        bio=body.bio,
+        location=body.location,
+        skills=body.skills,
+        language=preferred_language(request.headers.get("accept-language")),
+        client=_client(request),
+    )
+    return await _signed_in(session, request, response, sign_in)
+
+
+@router.post(
+    "/login",
+    response_model=AuthResponse,
+    summary="Sign in with email and password",
+    description="Unknown email and wrong password give the same 401 `invalid_credentials`.",
+    responses=error_responses(429, 401),
+    dependencies=[Depends(auth_rate_limit("login"))],
+)
+async def login(
+    body: LoginRequest, request: Request, response: Response, session: SessionDep
+) -> AuthResponse:
+    sign_in = await service.login(
+        session, _tools(request), email=body.email, password=body.password, client=_client(request)
+    )
+    return await _signed_in(session, request, response, sign_in)
+
+
+@router.post(
+    "/google",
+    response_model=AuthResponse,
+    summary="Sign in (or sign up) with Google",
+    description="Takes the ID token Google Identity Services gave the web app. It is verified "
+    "against Google's published keys: RS256 signature, issued to this server's "
+    "`GOOGLE_CLIENT_ID`, by Google, unexpired, for an email Google verified. An existing "
+    "account of that email signs in (200); otherwise an account is created with the given "
+    "`role` and a verified email, without a password (201). Same answer and cookies as login. "
+    "401 for a token that fails any check or a banned account; 503 `google_not_configured` "
+    "when the server has no `GOOGLE_CLIENT_ID`.",
+    responses={
+        **error_responses(429, 401),
+        201: {"model": AuthResponse, "description": "A new account was created"},
+        503: {"model": ErrorBody, "description": "Google sign-in not configured or Google down"},
+    },
+    dependencies=[Depends(auth_rate_limit("google"))],
+)
+async def google_sign_in(
+    body: GoogleSignInRequest, request: Request, response: Response, session: SessionDep
+) -> AuthResponse:
+    identity = await google.verifier_for(request.app.state).verify(body.id_token)
+    sign_in, created = await google.sign_in_with_google(
+        session,
+        _tools(request),
+        identity,
+        role=body.role,
+        language=preferred_language(request.headers.get("accept-language")),
+        client=_client(request),
+    )
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return await _signed_in(session, request, response, sign_in)
+
+
+@router.post(
+    "/refresh",
+    response_model=AuthResponse,
+    summary="Rotate the refresh token",
+    description="Takes `refreshToken` from the body or the `peal_refresh` cookie. The token "
+    "presented dies; presenting it again revokes its whole sign-in (401 `refresh_reused`).",
+    responses=error_responses(401),
+)
+async def refresh(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    body: RefreshRequest | None = None,
+) -> AuthResponse | Response:
+    token = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE)
+    settings: Settings = request.app.state.settings
+    try:
+        sign_in = await service.refresh(session, _tools(request), token, _client(request))
+    except Unauthorized as exc:
+        # Answered rather than raised: the session dependency then commits, so a family
+        # revoked for reuse stays revoked.
+        failed = error_response(exc.status_code, exc.message, exc.code, headers=NO_STORE)
+        _clear_session_cookies(failed, settings)
+        return failed
+    return await _signed_in(session, request, response, sign_in)
+
+
+async def _token_in_body(request: Request) -> str | None:
+    """`refreshToken` from a JSON body, or None for no body, bad JSON or any other shape."""
+    try:
+        data: Any = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    token = data.get("refreshToken", data.get("refresh_token"))
+    return token if isinstance(token, str) else None
+
+
+def _session_of_access_token(request: Request) -> str | None:
+    """The sign-in (family) named by a valid access token, or None; never raises."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    token = credentials.strip() if scheme.lower() == "bearer" else ""
+    token = token or request.cookies.get(ACCESS_COOKIE, "")
+    if not token:
+        return None
+    tokens: AccessTokens = request.app.state.tokens
+    try:
+        return tokens.decode(token).session_id
+    except Unauthorized:
+        return None
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Sign out (always 204)",
+    description="Revokes the sign-in of the refresh token (body or cookie; else of the access "
+    "token) and clears the cookies. Needs no valid token and never fails.",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {"schema": LogoutRequest.model_json_schema(by_alias=True)}
+            },
+        }
+    },
+)
+async def logout(request: Request, session: SessionDep) -> Response:
+    token = await _token_in_body(request) or request.cookies.get(REFRESH_COOKIE)
+    await service.logout(session, token, _session_of_access_token(request))
+    response = Response(status_code=status.HTTP_204_NO_CONTENT, headers=NO_STORE)
+    _clear_session_cookies(response, request.app.state.settings)
+    return response
+
+
+@router.get(
+    "/me",
+    response_model=UserResponse,
+    summary="The signed-in user",
+    responses=error_responses(401),
+)
+async def me(user: CurrentUser, session: SessionDep) -> UserResponse:
+    return UserResponse(user=await present_user(session, user, user))
+
+
+@router.post(
+    "/forgot-password",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageResponse,
+    summary="Email a password reset link",
+    description="Always the same answer, whether or not an account exists for the email. "
+    "The link is valid for one hour and works once.",
+    responses=error_responses(429),
+    dependencies=[Depends(auth_rate_limit("forgot-password"))],
+)
+async def forgot_password(
+    body: ForgotPasswordRequest, request: Request, session: SessionDep
+) -> MessageResponse:
+    await service.request_password_reset(session, _tools(request), str(body.email))
+    return MessageResponse(message=RESET_REQUESTED_MESSAGE)
+
+
+@router.post(
+    "/reset-password",
+    response_model=MessageResponse,
+    summary="Set a new password with a reset token",
+    description="The token works once. Every sign-in of the account is ended.",
+    responses=error_responses(429, 400),
+    dependencies=[Depends(auth_rate_limit("reset-password"))],
+)
+async def reset_password(
+    body: ResetPasswordRequest, request: Request, response: Response, session: SessionDep
+) -> MessageResponse:
+    await service.reset_password(session, _tools(request), body.token, body.password)
+    _clear_session_cookies(response, request.app.state.settings)
+    return MessageResponse(message=PASSWORD_RESET_MESSAGE)
+
+
+@router.post(
+    "/verify-email",
+    response_model=UserResponse,
+    summary="Confirm the email address with the token from the verification link",
+    responses=error_responses(400),
+)
+async def verify_email(body: VerifyEmailRequest, session: SessionDep) -> UserResponse:
+    user = await service.verify_email(session, body.token)
+    return UserResponse(user=await present_user(session, user, user))
+
+
+@router.post(
+    "/resend-verification",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageResponse,
+    summary="Send a new verification link to the signed-in user",
+    description="Older links stop working. Nothing is sent when the email is already verified.",
+    responses=error_responses(429, 401, 403),
+    dependencies=[Depends(auth_rate_limit("resend-verification"))],
+)
+async def resend_verification(
+    user: CurrentUser, request: Request, session: SessionDep
+) -> MessageResponse:
+    await service.resend_verification(session, _tools(request), user)
+    return MessageResponse(message=VERIFICATION_SENT_MESSAGE)

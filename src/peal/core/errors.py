@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -141,23 +142,38 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.message, exc.code, exc.details, exc.headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if any(err.get("type") == "json_invalid" for err in errors):
         return error_response(400, "Malformed JSON body", "malformed_json")
+    content_type = request.headers.get("content-type", "")
+    body_errors = any(tuple(err.get("loc", ()))[:1] == ("body",) for err in errors)
+    if body_errors and content_type and not _is_json(content_type):
+        # FastAPI does not parse a JSON body sent under another type; say so instead of
+        # listing every field as missing.
+        return error_response(415, "Send the body as application/json", "unsupported_media_type")
     return error_response(422, "Validation failed", "validation_error", validation_details(errors))
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method served at this path (routes of one path may be declared separately)."""
+    """Every method served at this path (routes of one path may be declared separately).
+
+    Walks the route contexts, not `app.router.routes`: FastAPI wraps each included router in
+    one opaque entry. HEAD is listed only where a route really serves it (a Starlette route
+    adds it to its methods; a FastAPI GET route answers HEAD with 405).
+    """
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "__none__"})
+    probe = {**request.scope, "method": "__none__"}
+    for route in iter_route_contexts(request.app.router.routes):
+        match, _ = route.matches(probe)
         if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    if "GET" in methods:
-        methods.add("HEAD")
+            methods |= set(route.methods or ())
     return ", ".join(sorted(methods))
 
 

@@ -64,8 +64,24 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message).append("X-Request-ID", request_id)
             await send(message)
 
+        response_started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            # Answered here rather than by Starlette's outermost handler, so the 500 carries
+            # the request id (and, outside this, the security headers).
+            access_log.exception("unhandled_error", method=scope["method"], path=scope["path"])
+            if response_started:
+                raise
+            await error_response(500, "Internal server error", "internal_error")(
+                scope, receive, send_tracked
+            )
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)

@@ -104,6 +104,13 @@ class CursorParams(PageParams):
         super().__init__(page, limit)
         self.cursor = decode_cursor(cursor) if cursor else None
 
+    def pagination(self, total: int, next_cursor: str | None = None) -> Pagination:
+        result = super().pagination(total, next_cursor)
+        if self.cursor is not None:
+            # Following a cursor, the page number means nothing: more exist iff a next cursor.
+            result.has_more = next_cursor is not None
+        return result
+
 
 class Cursor(BaseModel):
     """Position after the last item of a page ordered by (created_at DESC, id DESC)."""
@@ -121,7 +128,10 @@ def decode_cursor(value: str) -> Cursor:
     try:
         padded = value + "=" * (-len(value) % 4)
         data: Any = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return Cursor(created_at=datetime.fromisoformat(data["c"]), id=uuid.UUID(data["i"]))
+        created_at = datetime.fromisoformat(data["c"])
+        if created_at.tzinfo is None:  # a hand-made cursor: naive times are not comparable
+            created_at = created_at.replace(tzinfo=UTC)
+        return Cursor(created_at=created_at, id=uuid.UUID(data["i"]))
     except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise ValidationFailed("cursor", "Invalid cursor") from exc
 

@@ -7,7 +7,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -68,6 +68,7 @@ class AccessClaims:
     role: str
     token_id: str
     session_id: str | None
+    issued_at: datetime
 
 
 class AccessTokens:
@@ -113,6 +114,7 @@ class AccessTokens:
                 role=str(claims.get("role", "")),
                 token_id=str(claims["jti"]),
                 session_id=claims.get("sid"),
+                issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("Access token expired", code="token_expired") from exc

@@ -2,8 +2,230 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Literal
 
-from peal.core.schemas import error_responses
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+
+from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
+from peal.core.schemas import Page, PageParams, error_responses
+from peal.db import SessionDep
+from peal.users import service
+from peal.users.schemas import (
+    FollowOut,
+    InterestsBody,
+    InterestsOut,
+    SkillsBody,
+    SkillsOut,
+    UserEnvelope,
+    UserOut,
+    UserUpdate,
+)
 
 router = APIRouter(prefix="/api/users", tags=["Users"], responses=error_responses(401))
+
+UserId = Annotated[
+    uuid.UUID, Path(alias="userId", description="The user's id", examples=[uuid.UUID(int=1)])
+]
+Pages = Annotated[PageParams, Depends()]
+
+
+@router.get(
+    "",
+    response_model=Page[UserOut],
+    summary="List users",
+    responses=error_responses(),
+)
+async def list_users(
+    session: SessionDep,
+    viewer: OptionalUser,
+    pages: Pages,
+    role: Annotated[Literal["woman", "sponsor", "admin"] | None, Query()] = None,
+    skill: Annotated[
+        str | None, Query(max_length=100, description="Exact skill, case-insensitive")
+    ] = None,
+    interest: Annotated[
+        str | None, Query(max_length=100, description="Exact interest, case-insensitive")
+    ] = None,
+    location: Annotated[
+        str | None, Query(max_length=255, description="Part of the location, case-insensitive")
+    ] = None,
+    search: Annotated[
+        str | None, Query(max_length=100, description="Part of the name or bio, case-insensitive")
+    ] = None,
+    include_private: Annotated[
+        bool,
+        Query(alias="includePrivate", description="Admins only: list private profiles too"),
+    ] = False,
+) -> Page[UserOut]:
+    """Public profiles, newest first. Banned and deleted users are never listed; private
+    profiles only to an admin asking `includePrivate=true` (ignored for everyone else)."""
+    filters = service.UserFilters(
+        role=role,
+        skill=skill,
+        interest=interest,
+        location=location,
+        search=search,
+        include_private=include_private and is_admin(viewer),
+    )
+    users, total = await service.list_users(
+        session, filters, viewer, limit=pages.limit, offset=pages.offset
+    )
+    return Page(data=users, pagination=pages.pagination(total))
+
+
+@router.get(
+    "/{userId}",
+    response_model=UserEnvelope,
+    summary="Get a user's profile",
+    responses=error_responses(404),
+)
+async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -> UserEnvelope:
+    """`email` and `emailVerified` are shown only to the user and admins. A private, banned or
+    deleted profile is 404 to everyone else."""
+    user = await service.get_visible_user(session, user_id, viewer)
+    return UserEnvelope(user=await service.present_user(session, user, viewer))
+
+
+@router.put(
+    "/{userId}",
+    response_model=UserEnvelope,
+    summary="Update a profile",
+    responses=error_responses(403, 404),
+)
+@router.patch(
+    "/{userId}",
+    response_model=UserEnvelope,
+    summary="Update a profile",
+    responses=error_responses(403, 404),
+)
+async def update_user(
+    user_id: UserId, body: UserUpdate, session: SessionDep, viewer: CurrentUser
+) -> UserEnvelope:
+    """The user (or an admin) changes `name`, `bio`, `location`, `avatarUrl`, `isPublic`; only
+    the fields sent change, and any other field (role, email, counters...) is ignored."""
+    user = await service.get_user_for_change(session, user_id, viewer)
+    await service.update_profile(session, user, body.model_dump(exclude_unset=True))
+    return UserEnvelope(user=await service.present_user(session, user, viewer))
+
+
+@router.delete(
+    "/{userId}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete an account",
+    responses=error_responses(403, 404),
+)
+async def delete_user(user_id: UserId, session: SessionDep, viewer: CurrentUser) -> Response:
+    """The user (or an admin) deletes the account: personal data, content, follows, settings
+    and sessions are purged; money records stay, attributed to an anonymised "Deleted user".
+    The user's tokens stop working at once."""
+    await service.delete_account(session, user_id, viewer)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{userId}/skills",
+    response_model=SkillsOut,
+    summary="Get a user's skills",
+    responses=error_responses(404),
+)
+async def get_skills(user_id: UserId, session: SessionDep, viewer: OptionalUser) -> SkillsOut:
+    user = await service.get_visible_user(session, user_id, viewer)
+    return SkillsOut(skills=await service.get_skills(session, user.id))
+
+
+@router.put(
+    "/{userId}/skills",
+    response_model=SkillsOut,
+    summary="Replace a user's skills",
+    responses=error_responses(403, 404),
+)
+async def replace_skills(
+    user_id: UserId, body: SkillsBody, session: SessionDep, viewer: CurrentUser
+) -> SkillsOut:
+    """At most 20 skills of 1..50 characters; stored lower-cased, repeats dropped."""
+    user = await service.get_user_for_change(session, user_id, viewer)
+    return SkillsOut(skills=await service.replace_skills(session, user.id, body.skills))
+
+
+@router.get(
+    "/{userId}/interests",
+    response_model=InterestsOut,
+    summary="Get a user's interests",
+    responses=error_responses(404),
+)
+async def get_interests(user_id: UserId, session: SessionDep, viewer: OptionalUser) -> InterestsOut:
+    user = await service.get_visible_user(session, user_id, viewer)
+    return InterestsOut(interests=await service.get_interests(session, user.id))
+
+
+@router.put(
+    "/{userId}/interests",
+    response_model=InterestsOut,
+    summary="Replace a user's interests",
+    responses=error_responses(403, 404),
+)
+async def replace_interests(
+    user_id: UserId, body: InterestsBody, session: SessionDep, viewer: CurrentUser
+) -> InterestsOut:
+    """At most 20 interests of 1..50 characters; stored lower-cased, repeats dropped."""
+    user = await service.get_user_for_change(session, user_id, viewer)
+    return InterestsOut(interests=await service.replace_interests(session, user.id, body.interests))
+
+
+@router.get(
+    "/{userId}/followers",
+    response_model=Page[UserOut],
+    summary="List a user's followers",
+    responses=error_responses(404),
+)
+async def list_followers(
+    user_id: UserId, session: SessionDep, viewer: OptionalUser, pages: Pages
+) -> Page[UserOut]:
+    """Newest follow first. Private profiles are listed only to the user and admins."""
+    users, total = await service.list_follows(
+        session, user_id, viewer, followers=True, limit=pages.limit, offset=pages.offset
+    )
+    return Page(data=users, pagination=pages.pagination(total))
+
+
+@router.get(
+    "/{userId}/following",
+    response_model=Page[UserOut],
+    summary="List the users a user follows",
+    responses=error_responses(404),
+)
+async def list_following(
+    user_id: UserId, session: SessionDep, viewer: OptionalUser, pages: Pages
+) -> Page[UserOut]:
+    """Newest follow first. Private profiles are listed only to the user and admins."""
+    users, total = await service.list_follows(
+        session, user_id, viewer, followers=False, limit=pages.limit, offset=pages.offset
+    )
+    return Page(data=users, pagination=pages.pagination(total))
+
+
+@router.post(
+    "/{userId}/follow",
+    response_model=FollowOut,
+    summary="Follow a user",
+    responses=error_responses(400, 404),
+)
+async def follow_user(user_id: UserId, session: SessionDep, viewer: CurrentUser) -> FollowOut:
+    """Idempotent: following twice changes nothing (and notifies once). Following yourself is
+    400 `cannot_follow_self`."""
+    count = await service.follow(session, viewer, user_id)
+    return FollowOut(following=True, followers_count=count)
+
+
+@router.delete(
+    "/{userId}/follow",
+    response_model=FollowOut,
+    summary="Unfollow a user",
+    responses=error_responses(404),
+)
+async def unfollow_user(user_id: UserId, session: SessionDep, viewer: CurrentUser) -> FollowOut:
+    """Idempotent: unfollowing someone you do not follow changes nothing."""
+    count = await service.unfollow(session, viewer, user_id)
+    return FollowOut(following=False, followers_count=count)

@@ -1,0 +1,366 @@
+"""Rate limits per client IP (every request) and per account (sensitive auth routes)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from typing import Any
+
+import structlog
+from fastapi import Request
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from peal.config import Settings
+from peal.core.errors import RateLimited, error_response
+
+log = structlog.get_logger("peal.ratelimit")
+
+IPAddress = IPv4Address | IPv6Address
+IPNetwork = IPv4Network | IPv6Network
+
+# Operational endpoints stay reachable for probes and scrapers whatever a client does.
+# The Stripe webhook is exempt: Stripe sends bursts from few addresses, and every event is
+# authenticated by its signature before any work is done.
+EXEMPT_PATHS = frozenset({"/health", "/metrics", "/docs", "/openapi.json", "/api/payments/webhook"})
+EXEMPT_PREFIXES = ("/docs/",)
+
+# A storage call slower than this is treated as a failure (fail open), so a sick Redis adds
+# at most this much to a request...
+STORAGE_TIMEOUT_SECONDS = 1.0
+# ...and after a failure the limiter stands aside for a while instead of making every request
+# wait for the same broken server (and logging the same warning a thousand times).
+STORAGE_RETRY_AFTER_SECONDS = 5.0
+
+
+# --- client IP -----------------------------------------------------------------------------
+
+
+def parse_ip(value: str) -> IPAddress | None:
+    """An address from a header or the socket, or None. Accepts `ip:port` and `[ipv6]:port`
+    (some proxies add the port); IPv4-mapped IPv6 becomes plain IPv4, so one client has one key.
+    """
+    text = value.strip()
+    if text.startswith("["):
+        end = text.find("]")
+        text = text[1:end] if end > 0 else ""
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+class TrustedProxies:
+    """The proxies (IPs or CIDRs) allowed to tell us the client's address in X-Forwarded-For."""
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        networks: list[IPNetwork] = []
+        for entry in entries:
+            try:
+                networks.append(ip_network(entry.strip(), strict=False))
+            except ValueError:
+                # A typo must not trust more than intended: the entry is dropped, loudly.
+                log.warning("trusted_proxy_ignored", entry=entry)
+        self.networks = tuple(networks)
+
+    def __contains__(self, address: object) -> bool:
+        if not isinstance(address, IPv4Address | IPv6Address):
+            return False
+        return any(address in network for network in self.networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+
+@lru_cache(maxsize=32)
+def _trusted_from_strings(entries: tuple[str, ...]) -> TrustedProxies:
+    return TrustedProxies(entries)
+
+
+def _forwarded_for(scope: Scope) -> list[str]:
+    """Every X-Forwarded-For hop, oldest first; repeated headers form one list (RFC 9110)."""
+    hops: list[str] = []
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            hops.extend(value.decode("latin-1").split(","))
+    return hops
+
+
+def client_ip(
+    scope_or_request: Scope | HTTPConnection, trusted_proxies: TrustedProxies | Iterable[str]
+) -> str:
+    """The address to hold responsible for a request.
+
+    The socket peer, unless the peer is a trusted proxy: then X-Forwarded-For is read right to
+    left (each proxy appends the address it saw) and the first hop that is not a trusted proxy
+    is the client. Whatever is left of that hop was written by the client and is never read,
+    so a client cannot choose its address; a client that connects directly is never asked.
+    """
+    scope = (
+        scope_or_request.scope if isinstance(scope_or_request, HTTPConnection) else scope_or_request
+    )
+    trusted = (
+        trusted_proxies
+        if isinstance(trusted_proxies, TrustedProxies)
+        else _trusted_from_strings(tuple(trusted_proxies))
+    )
+    peer_info = scope.get("client")
+    if not peer_info:
+        return "unknown"
+    peer = parse_ip(str(peer_info[0]))
+    if peer is None:
+        return str(peer_info[0])
+    if peer not in trusted:
+        return str(peer)
+    client = peer
+    for hop in reversed(_forwarded_for(scope)):
+        address = parse_ip(hop)
+        if address is None:
+            # A trusted proxy wrote something unreadable ("unknown", garbage): every hop left
+            # of it may be forged, so the last trusted hop answers for the request.
+            break
+        client = address
+        if address not in trusted:
+            break
+    return str(client)
+
+
+def ip_limit_key(ip: str) -> str:
+    """The key an address is counted under. IPv6 counts per /64: one host usually holds a whole
+    /64 and could otherwise rotate through it to dodge the limit."""
+    address = parse_ip(ip)
+    if address is None:
+        return ip
+    if isinstance(address, IPv6Address):
+        return str(ip_network((int(address) >> 64 << 64, 64)))
+    return str(address)
+
+
+# --- the limiter ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One named quota, e.g. `"default"`: 100 per 60 s."""
+
+    name: str
+    item: RateLimitItem
+
+    @property
+    def quota(self) -> int:
+        return int(self.item.amount)
+
+    @property
+    def window(self) -> int:
+        return int(self.item.get_expiry())
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of counting one request against a policy."""
+
+    policy: Policy
+    allowed: bool
+    remaining: int
+    reset_after: int
+
+    def headers(self) -> dict[str, str]:
+        """IETF draft-ietf-httpapi-ratelimit-headers fields, plus Retry-After on a refusal."""
+        name = self.policy.name
+        headers = {
+            "RateLimit-Policy": f'"{name}";q={self.policy.quota};w={self.policy.window}',
+            "RateLimit": f'"{name}";r={self.remaining};t={self.reset_after}',
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.reset_after)
+        return headers
+
+
+def _limits_uri(redis_url: str) -> str:
+    """The `limits` spelling of a Redis URL (`async+redis://`, `async+redis+unix://`)."""
+    if redis_url.startswith("unix://"):
+        return "async+redis+unix://" + redis_url.removeprefix("unix://")
+    return "async+" + redis_url
+
+
+def create_storage(settings: Settings, redis: Redis | None) -> Storage:
+    """Redis when the app has one (limits shared by every process), else process memory."""
+    if redis is None:
+        return MemoryStorage()
+    # Share the app's connection pool (closed in the lifespan) rather than open a second one.
+    pool_option: dict[str, Any] = {"connection_pool": redis.connection_pool}
+    return RedisStorage(
+        _limits_uri(settings.redis_url or "redis://"),
+        implementation="redispy",
+        key_prefix=settings.rate_limit_key_prefix,
+        wrap_exceptions=True,
+        **pool_option,
+    )
+
+
+class RateLimiter:
+    """Counts requests in a moving 60 s window: exact (the 101st request within any 60 s is
+    refused), unlike a fixed window that lets a burst through at each window edge."""
+
+    def __init__(self, settings: Settings, redis: Redis | None = None) -> None:
+        self.enabled = settings.rate_limit_enabled
+        self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
+        self.storage = create_storage(settings, redis)
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.default = self.policy("default", settings.rate_limit_per_minute)
+        self.auth_per_ip = settings.auth_rate_limit_per_minute
+        self.auth_per_account = settings.auth_account_rate_limit_per_minute
+        self._bypass_until = 0.0
+
+    def policy(self, name: str, per_minute: int) -> Policy:
+        return Policy(name, RateLimitItemPerMinute(per_minute, namespace=name))
+
+    async def hit(self, policy: Policy, *identifiers: str) -> Decision | None:
+        """Count one request; None when the storage is unavailable (the caller fails open)."""
+        if time.monotonic() < self._bypass_until:
+            return None
+        try:
+            async with asyncio.timeout(STORAGE_TIMEOUT_SECONDS):
+                allowed = await self.strategy.hit(policy.item, *identifiers)
+                stats = await self.strategy.get_window_stats(policy.item, *identifiers)
+        except (StorageError, RedisError, OSError, TimeoutError) as exc:
+            self._bypass_until = time.monotonic() + STORAGE_RETRY_AFTER_SECONDS
+            error = exc.storage_error if isinstance(exc, StorageError) else exc
+            log.warning(
+                "rate_limit_storage_unavailable",
+                error_type=type(error).__name__,
+                error=str(error),
+                retry_in_seconds=STORAGE_RETRY_AFTER_SECONDS,
+            )
+            return None
+        reset_after = max(0, math.ceil(stats.reset_time - time.time()))
+        if not allowed:
+            reset_after = max(1, reset_after)  # "retry now" would only be refused again
+        return Decision(policy, allowed, max(0, int(stats.remaining)), reset_after)
+
+    async def check_request(self, scope: Scope) -> Decision | None:
+        ip = client_ip(scope, self.trusted_proxies)
+        return await self.hit(self.default, ip_limit_key(ip))
+
+
+def _is_exempt(path: str) -> bool:
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
+
+
+class RateLimitMiddleware:
+    """Applies the default per-IP policy to every HTTP request but the operational ones."""
+
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.limiter.enabled or _is_exempt(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        decision = await self.limiter.check_request(scope)
+        if decision is None:
+            await self.app(scope, receive, send)
+            return
+        if not decision.allowed:
+            response = error_response(
+                429,
+                "Too many requests, please slow down",
+                "rate_limited",
+                headers=decision.headers(),
+            )
+            await response(scope, receive, send)
+            return
+        headers = decision.headers()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                # Appended, not set: a stricter policy (auth) may already have written its
+                # own fields, and both belong in the list the client reads.
+                response_headers = MutableHeaders(scope=message)
+                for name, value in headers.items():
+                    response_headers.append(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# --- sensitive auth routes -----------------------------------------------------------------
+
+
+async def _account_email(request: Request) -> str | None:
+    """The normalised `email` of a JSON body, if any. FastAPI has already read (and cached) the
+    body; a malformed one is left for validation to reject."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    email = body.get("email")
+    if not isinstance(email, str):
+        return None
+    return email.strip().lower() or None
+
+
+def _account_key(email: str) -> str:
+    # Hashed so the addresses people type never sit in Redis keys.
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
+
+
+def auth_rate_limit(action: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency for login, register, forgot-password...: a tighter limit per IP, and one
+    per account (the body's `email`) that holds however many IPs an attacker uses.
+
+    Use as `dependencies=[Depends(auth_rate_limit("login"))]`.
+    """
+
+    async def dependency(request: Request) -> None:
+        limiter: RateLimiter = request.app.state.rate_limiter
+        if not limiter.enabled:
+            return
+        ip = client_ip(request, limiter.trusted_proxies)
+        per_ip = limiter.policy(f"{action}-ip", limiter.auth_per_ip)
+        decision = await limiter.hit(per_ip, ip_limit_key(ip))
+        if decision is not None and not decision.allowed:
+            raise RateLimited("Too many attempts, please wait", headers=decision.headers())
+        email = await _account_email(request)
+        if email is None:
+            return
+        per_account = limiter.policy(f"{action}-account", limiter.auth_per_account)
+        decision = await limiter.hit(per_account, _account_key(email))
+        if decision is not None and not decision.allowed:
+            raise RateLimited(
+                "Too many attempts for this account, please wait", headers=decision.headers()
+            )
+
+    return dependency
+
+
+async def enforce_user_limit(request: Request, action: str, per_minute: int, user_id: str) -> None:
+    """A per-user quota for an action (donations...), on top of the per-IP default. Counted by
+    account, so a user cannot spread abuse over many addresses."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.enabled:
+        return
+    decision = await limiter.hit(limiter.policy(f"{action}-user", per_minute), f"user:{user_id}")
+    if decision is not None and not decision.allowed:
+        raise RateLimited("Too many attempts, please wait", headers=decision.headers())

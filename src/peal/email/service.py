@@ -1,0 +1,38 @@
+"""What other domains call to send an email: queued as a job once the transaction commits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from peal.db import after_commit
+from peal.email.rendering import new_message_id
+from peal.email.tasks import send_email_task
+from peal.jobs import runtime
+
+
+def queue_email(
+    session: AsyncSession,
+    *,
+    to: str,
+    template: str,
+    language: str | None,
+    context: dict[str, Any],
+) -> None:
+    """Send `template` (a folder name under email/templates/<lang>/) to `to` after commit.
+
+    `context` must be JSON-serialisable: it travels through the job queue. Templates also get
+    `app_url` (the web client's address, for links) and `language`. Nothing is sent if the
+    transaction rolls back; a failure to send is logged and retried by the job, never raised
+    into the request.
+    """
+    # Chosen now, so that a retried job sends the same message (receivers may deduplicate).
+    message_id = new_message_id(runtime().settings.email_from)
+
+    async def enqueue() -> None:
+        await send_email_task.kiq(
+            to=to, template=template, language=language, context=context, message_id=message_id
+        )
+
+    after_commit(session, enqueue)

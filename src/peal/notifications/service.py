@@ -1,0 +1,265 @@
+"""The notification service every domain calls (`notify`, `notify_many`), and the inbox rules.
+
+What each setting of the recipient (API.md "Settings") does to a notification:
+
+- `mentorMessagesNotifications` off: `message`, `mentor_request`, `mentor_accepted` and
+  `mentor_rejected` are not stored.
+- `supporterUpdatesNotifications` off: `donation` and `request_funded` are not stored.
+- `emailNotifications` off: no email copy, even when the caller asks for one (`email=True`).
+- `pushNotifications` off: nothing here. It is for the device push / real-time channel; the
+  in-app list is the user's record and keeps whatever the category toggles let through.
+
+Other types (`like`, `comment`, `reply`, `follow`, `celebration`, `video_ready`,
+`video_upload`) have no toggle and are always stored. Nobody is notified of their own action
+(pass `actor_id`). An email copy goes only to an active account with a verified address.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import case, delete, false, func, insert, select, tuple_, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from peal.core.errors import NotFound
+from peal.core.schemas import Cursor, encode_cursor
+from peal.db import utcnow
+from peal.email.service import queue_email
+from peal.notifications.models import Notification
+from peal.settings.models import UserSettings
+from peal.settings.service import get_settings_for_many
+from peal.users.models import User
+
+MENTOR_TYPES = frozenset({"message", "mentor_request", "mentor_accepted", "mentor_rejected"})
+SUPPORTER_TYPES = frozenset({"donation", "request_funded"})
+# The types worth an email copy (pass `email=True` for these); likes, comments, follows and
+# the like stay in-app only.
+EMAIL_WORTHY_TYPES = frozenset({"donation", "request_funded", "mentor_request", "mentor_accepted"})
+TITLE_MAX = 255
+# Recipients per INSERT in a fan-out: keeps each statement well under the bind-parameter limits
+# of PostgreSQL (32767) and SQLite (32766).
+FAN_OUT_BATCH = 1000
+
+
+def _jsonable(data: dict[str, Any] | None) -> dict[str, Any]:
+    """`data` as JSON will store it: ids and times a caller passes become strings."""
+    result: dict[str, Any] = json.loads(json.dumps(data or {}, default=str))
+    return result
+
+
+def category_enabled(settings: UserSettings, type: str) -> bool:
+    """Whether the recipient's category toggles let a notification of `type` through."""
+    if type in MENTOR_TYPES:
+        return settings.mentor_messages_notifications
+    if type in SUPPORTER_TYPES:
+        return settings.supporter_updates_notifications
+    return True
+
+
+async def notify(
+    session: AsyncSession,
+    recipient_id: uuid.UUID,
+    type: str,
+    title: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+    *,
+    actor_id: uuid.UUID | None = None,
+    email: bool = False,
+) -> Notification | None:
+    """Notify `recipient_id`; None when it is the actor's own action or their settings say no.
+
+    With `email=True` (see EMAIL_WORTHY_TYPES) a copy is emailed after commit, in the
+    recipient's language, if they keep email notifications on.
+    """
+    if actor_id is not None and actor_id == recipient_id:
+        return None
+    settings = (await get_settings_for_many(session, [recipient_id]))[recipient_id]
+    if not category_enabled(settings, type):
+        return None
+    notification = Notification(
+        id=uuid.uuid4(),
+        user_id=recipient_id,
+        type=type,
+        title=title[:TITLE_MAX],
+        message=message,
+        data=_jsonable(data),
+        is_read=False,
+    )
+    session.add(notification)
+    await session.flush()
+    if email and settings.email_notifications:
+        await _email_copy(session, notification, settings.language)
+    return notification
+
+
+async def _email_copy(session: AsyncSession, notification: Notification, language: str) -> None:
+    recipient = await session.get(User, notification.user_id)
+    if recipient is None or not recipient.is_active or not recipient.email_verified:
+        return  # an unverified address may not be its owner's: never mail it notifications
+    queue_email(
+        session,
+        to=recipient.email,
+        template="notification",
+        language=language,
+        context={
+            "name": recipient.name,
+            "type": notification.type,
+            "title": notification.title,
+            "message": notification.message,
+        },
+    )
+
+
+def _batches(ids: Sequence[uuid.UUID], size: int) -> Iterable[Sequence[uuid.UUID]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+async def notify_many(
+    session: AsyncSession,
+    recipient_ids: Iterable[uuid.UUID],
+    type: str,
+    title: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+    *,
+    actor_id: uuid.UUID | None = None,
+) -> int:
+    """The same notification to many (a fan-out to followers); returns how many were stored.
+
+    Per batch of recipients: one query for their settings, one multi-row INSERT. No email.
+    """
+    ids = [rid for rid in dict.fromkeys(recipient_ids) if rid != actor_id]
+    created_at = utcnow()
+    payload = _jsonable(data)
+    stored = 0
+    for batch in _batches(ids, FAN_OUT_BATCH):
+        settings = await get_settings_for_many(session, batch)
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "user_id": rid,
+                "type": type,
+                "title": title[:TITLE_MAX],
+                "message": message,
+                "data": payload,
+                "is_read": False,
+                "created_at": created_at,
+            }
+            for rid in batch
+            if category_enabled(settings[rid], type)
+        ]
+        if rows:
+            await session.execute(insert(Notification).values(rows))
+            stored += len(rows)
+    return stored
+
+
+async def count_unread(session: AsyncSession, user_id: uuid.UUID) -> int:
+    result = await session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.is_read == false())
+    )
+    return result or 0
+
+
+async def _counts(session: AsyncSession, user_id: uuid.UUID) -> tuple[int, int]:
+    """(all, unread) notifications of `user_id`, in one query."""
+    unread = func.coalesce(func.sum(case((Notification.is_read == false(), 1), else_=0)), 0)
+    row = (
+        await session.execute(select(func.count(), unread).where(Notification.user_id == user_id))
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def list_notifications(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    unread_only: bool,
+    limit: int,
+    offset: int,
+    cursor: Cursor | None,
+) -> tuple[list[Notification], int, int, str | None]:
+    """A page of the inbox, newest first: (items, total, unread count, next cursor).
+
+    After a `cursor` the page starts past it (keyset: no OFFSET scan); otherwise at `offset`.
+    Two queries whatever the page size.
+    """
+    total, unread = await _counts(session, user_id)
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.is_read == false())
+    if cursor is not None:
+        query = query.where(
+            tuple_(Notification.created_at, Notification.id) < (cursor.created_at, cursor.id)
+        )
+    else:
+        query = query.offset(offset)
+    query = query.order_by(Notification.created_at.desc(), Notification.id.desc())
+    items = list((await session.scalars(query.limit(limit + 1))).all())
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id)
+    return items, (unread if unread_only else total), unread, next_cursor
+
+
+async def mark_read(
+    session: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID
+) -> Notification:
+    """Mark one of `user_id`'s notifications read; another user's is NotFound."""
+    notification = await session.scalar(
+        select(Notification).where(
+            Notification.id == notification_id, Notification.user_id == user_id
+        )
+    )
+    if notification is None:
+        raise NotFound("Notification not found")
+    if not notification.is_read:
+        notification.is_read = True
+        await session.flush()
+    return notification
+
+
+async def mark_all_read(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Mark every unread notification of `user_id` read; returns how many changed."""
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.is_read == false())
+        .values(is_read=True),
+        execution_options={"synchronize_session": False},
+    )
+    return _rowcount(result)
+
+
+async def delete_notification(
+    session: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID
+) -> None:
+    """Delete one of `user_id`'s notifications; another user's is NotFound."""
+    result = await session.execute(
+        delete(Notification).where(
+            Notification.id == notification_id, Notification.user_id == user_id
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    if _rowcount(result) == 0:
+        raise NotFound("Notification not found")
+
+
+async def purge_user_notifications(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Drop a user's whole inbox (account deletion)."""
+    await session.execute(
+        delete(Notification).where(Notification.user_id == user_id),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0

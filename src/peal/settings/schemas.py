@@ -1,0 +1,67 @@
+"""The Settings resource and the bodies that change it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from peal.core.schemas import CamelModel
+
+Language = Literal["en", "es", "fr", "pt", "ar"]
+Theme = Literal["light", "dark", "system"]
+
+
+class SettingsOut(CamelModel):
+    """A user's preferences."""
+
+    email_notifications: bool = Field(examples=[True])
+    push_notifications: bool = Field(examples=[True])
+    mentor_messages_notifications: bool = Field(examples=[True])
+    supporter_updates_notifications: bool = Field(examples=[True])
+    weekly_digest: bool = Field(examples=[False])
+    language: Language = Field(examples=["en"])
+    theme: Theme = Field(examples=["system"])
+
+
+class SettingsEnvelope(CamelModel):
+    """`{"settings": {...}}`."""
+
+    settings: SettingsOut
+
+
+def _refuse_null(value: object) -> object:
+    """Leaving a field out keeps it; sending null is a 422 naming the field."""
+    if value is None:
+        raise ValueError("must not be null")
+    return value
+
+
+class NotificationSettingsUpdate(CamelModel):
+    """Any subset of the notification switches; the others stay as they are."""
+
+    email_notifications: bool | None = Field(default=None, examples=[True])
+    push_notifications: bool | None = Field(default=None, examples=[False])
+    mentor_messages_notifications: bool | None = Field(default=None, examples=[True])
+    supporter_updates_notifications: bool | None = Field(default=None, examples=[True])
+    weekly_digest: bool | None = Field(default=None, examples=[False])
+
+    # Validators do not run on defaults, so this sees only values actually sent.
+    _no_null = field_validator("*")(_refuse_null)
+
+
+class SettingsUpdate(NotificationSettingsUpdate):
+    """Any subset of the settings; unknown fields are ignored."""
+
+    language: Language | None = Field(default=None, examples=["fr"])
+    theme: Theme | None = Field(default=None, examples=["dark"])
+
+    _no_null_choice = field_validator("language", "theme")(_refuse_null)
+
+
+class LanguageUpdate(CamelModel):
+    language: Language = Field(examples=["es"])
+
+
+class ThemeUpdate(CamelModel):
+    theme: Theme = Field(examples=["dark"])

@@ -1,0 +1,177 @@
+"""The User resource as the API shows it, and the user-domain request bodies."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, field_validator
+
+from peal.core.schemas import CamelModel, UTCTimestamp
+from peal.core.text import strip_html
+
+NAME_MAX = 100
+BIO_MAX = 2000
+LOCATION_MAX = 255
+URL_MAX = 2048
+LABEL_MAX = 50
+LABELS_MAX = 20
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_label(value: str) -> str:
+    """The stored form of a skill or interest: plain text, single spaces, lower case.
+
+    Lower-casing in Python (not SQL `lower()`, which is ASCII-only on SQLite) makes the unique
+    constraint and the exact-match filters case-insensitive on every database.
+    """
+    return _SPACES.sub(" ", strip_html(value)).strip().lower()
+
+
+def _label(value: str) -> str:
+    label = normalize_label(value)
+    if not label:
+        raise ValueError("must not be empty")
+    if len(label) > LABEL_MAX:
+        raise ValueError(f"must be at most {LABEL_MAX} characters")
+    return label
+
+
+def _unique(values: list[str]) -> list[str]:
+    """Drop repeats (already lower-cased, so case-insensitively), keeping the first."""
+    return list(dict.fromkeys(values))
+
+
+Label = Annotated[str, AfterValidator(_label)]
+LabelList = Annotated[list[Label], Field(max_length=LABELS_MAX), AfterValidator(_unique)]
+"""Skills or interests as accepted on input: at most 20, each 1..50 characters, de-duplicated."""
+
+
+def _max_length(limit: int) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None and len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return value
+
+    return AfterValidator(check)
+
+
+def _name(value: str) -> str:
+    name = strip_html(value)
+    if not name:
+        raise ValueError("must not be empty")
+    return name
+
+
+def _optional_text(value: str | None) -> str | None:
+    """Plain text, with an empty string meaning "clear the field"."""
+    if value is None:
+        return None
+    return strip_html(value) or None
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > URL_MAX:
+        raise ValueError(f"must be at most {URL_MAX} characters")
+    parts = urlsplit(value)
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or any(char.isspace() or ord(char) < 32 for char in value)
+    ):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+ProfileName = Annotated[str, AfterValidator(_name), _max_length(NAME_MAX)]
+Bio = Annotated[str | None, AfterValidator(_optional_text), _max_length(BIO_MAX)]
+Location = Annotated[str | None, AfterValidator(_optional_text), _max_length(LOCATION_MAX)]
+AvatarUrl = Annotated[str | None, AfterValidator(_http_url)]
+
+
+class UserOut(CamelModel):
+    """A user as the caller may see it: `email` and `emailVerified` only for the owner/admins."""
+
+    id: uuid.UUID
+    name: str = Field(examples=["Amara Okafor"])
+    email: str | None = Field(default=None, examples=["amara@example.com"])
+    avatar_url: str | None = Field(default=None, examples=["https://cdn.peal.app/a/amara.jpg"])
+    role: str = Field(examples=["woman"])
+    bio: str | None = Field(default=None, examples=["Baker and founder of a small bakery."])
+    location: str | None = Field(default=None, examples=["Lagos, Nigeria"])
+    is_public: bool = True
+    email_verified: bool | None = None
+    skills: list[str] = Field(default_factory=list, examples=[["baking", "marketing"]])
+    interests: list[str] = Field(default_factory=list, examples=[["entrepreneurship"]])
+    followers_count: int = Field(default=0, examples=[12])
+    following_count: int = Field(default=0, examples=[3])
+    is_following: bool = False
+    created_at: UTCTimestamp
+
+
+class UserSummary(CamelModel):
+    """The small embedded form: `author`, `user`, `donor`, participants."""
+
+    id: uuid.UUID
+    name: str
+    avatar_url: str | None = None
+
+
+class UserEnvelope(CamelModel):
+    """`{"user": {...}}`."""
+
+    user: UserOut
+
+
+class UserUpdate(CamelModel):
+    """The profile fields a user may change; any other field sent is ignored.
+
+    Only the fields present in the body change. `name` and `isPublic` cannot be null (their
+    declared types refuse it); `bio`, `location` and `avatarUrl` are cleared by null or "".
+    """
+
+    name: ProfileName | None = Field(default=None, examples=["Amara Okafor"])
+    bio: Bio = Field(default=None, examples=["Baker and founder of a small bakery."])
+    location: Location = Field(default=None, examples=["Lagos, Nigeria"])
+    avatar_url: AvatarUrl = Field(default=None, examples=["https://cdn.peal.app/a/amara.jpg"])
+    is_public: bool | None = Field(default=None, examples=[True])
+
+    @field_validator("name", "is_public")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Validators do not run on defaults: this sees only a null actually sent.
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+
+class SkillsBody(CamelModel):
+    skills: LabelList = Field(examples=[["baking", "marketing"]])
+
+
+class SkillsOut(CamelModel):
+    """`{"skills": [...]}`, lower-cased and sorted."""
+
+    skills: list[str] = Field(examples=[["baking", "marketing"]])
+
+
+class InterestsBody(CamelModel):
+    interests: LabelList = Field(examples=[["entrepreneurship", "finance"]])
+
+
+class InterestsOut(CamelModel):
+    """`{"interests": [...]}`, lower-cased and sorted."""
+
+    interests: list[str] = Field(examples=[["entrepreneurship", "finance"]])
+
+
+class FollowOut(CamelModel):
+    """Whether the caller now follows the user, and the user's follower count."""
+
+    following: bool = Field(examples=[True])
+    followers_count: int = Field(examples=[13])
