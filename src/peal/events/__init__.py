@@ -1,0 +1,1 @@
+"""Events domain: workshops, webinars and meet-ups, and who registered for them."""

@@ -1,0 +1,132 @@
+"""HTTP routes of the events domain: parse, call the service, shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from peal.auth.dependencies import CurrentUser, OptionalUser
+from peal.core.schemas import PageParams, error_responses
+from peal.db import SessionDep
+from peal.events import service
+from peal.events.schemas import (
+    EventCategory,
+    EventCreate,
+    EventResponse,
+    EventsResponse,
+    EventStatus,
+    EventUpdate,
+    RegistrationResponse,
+)
+
+router = APIRouter(prefix="/api/events", tags=["Events"])
+
+
+@router.get(
+    "",
+    summary="Events: upcoming first (soonest first), then ongoing, completed, cancelled",
+    response_model=EventsResponse,
+    responses=error_responses(401),
+)
+async def list_events(
+    session: SessionDep,
+    viewer: OptionalUser,
+    page: Annotated[PageParams, Depends()],
+    event_status: Annotated[
+        EventStatus | None,
+        Query(
+            alias="status",
+            description="Only events in this status (derived from the dates unless cancelled)",
+        ),
+    ] = None,
+    category: Annotated[EventCategory | None, Query(description="Only this category")] = None,
+) -> EventsResponse:
+    events, pagination = await service.list_events(session, viewer, event_status, category, page)
+    return EventsResponse(events=events, pagination=pagination)
+
+
+@router.post(
+    "",
+    summary="Host an event (any member)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EventResponse,
+    responses=error_responses(401),
+)
+async def create_event(session: SessionDep, user: CurrentUser, body: EventCreate) -> EventResponse:
+    return EventResponse(event=await service.create_event(session, user, body))
+
+
+@router.get(
+    "/{event_id}",
+    summary="One event",
+    response_model=EventResponse,
+    responses=error_responses(401, 404),
+)
+async def get_event(
+    session: SessionDep, viewer: OptionalUser, event_id: uuid.UUID
+) -> EventResponse:
+    return EventResponse(event=await service.get_event(session, viewer, event_id))
+
+
+@router.put(
+    "/{event_id}",
+    summary="Change an event (host or admin); `status: cancelled` cancels it",
+    response_model=EventResponse,
+    responses=error_responses(401, 403, 404, 409),
+)
+@router.patch(
+    "/{event_id}",
+    summary="Change an event (host or admin); `status: cancelled` cancels it",
+    response_model=EventResponse,
+    responses=error_responses(401, 403, 404, 409),
+)
+async def update_event(
+    session: SessionDep, user: CurrentUser, event_id: uuid.UUID, body: EventUpdate
+) -> EventResponse:
+    return EventResponse(event=await service.update_event(session, user, event_id, body))
+
+
+@router.delete(
+    "/{event_id}",
+    summary="Delete an event (host or admin); attendees are notified",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(401, 403, 404),
+)
+async def delete_event(session: SessionDep, user: CurrentUser, event_id: uuid.UUID) -> Response:
+    await service.delete_event(session, user, event_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{event_id}/register",
+    summary="Register for an event (idempotent: 201 when registered now, 200 if already)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RegistrationResponse,
+    responses={
+        200: {"model": RegistrationResponse, "description": "Already registered"},
+        **error_responses(401, 404, 409),
+    },
+)
+async def register(
+    session: SessionDep, user: CurrentUser, event_id: uuid.UUID, response: Response
+) -> RegistrationResponse:
+    created, count = await service.register(session, user, event_id)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return RegistrationResponse(registered=True, attendee_count=count)
+
+
+@router.delete(
+    "/{event_id}/register",
+    summary="Cancel my registration (idempotent)",
+    response_model=RegistrationResponse,
+    responses=error_responses(401, 404, 409),
+)
+async def unregister(
+    session: SessionDep, user: CurrentUser, event_id: uuid.UUID
+) -> RegistrationResponse:
+    count = await service.unregister(session, user, event_id)
+    return RegistrationResponse(registered=False, attendee_count=count)

@@ -1,0 +1,406 @@
+"""The rules of events: public listing, host/admin management, and registrations that never
+overbook an event, even when many people register at the same moment."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, delete, false, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager
+
+from peal.auth.dependencies import is_admin, is_self_or_admin
+from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from peal.core.schemas import PageParams, Pagination
+from peal.db import utcnow
+from peal.events.models import Event, EventRegistration
+from peal.events.schemas import EventCreate, EventHost, EventOut, EventUpdate
+from peal.notifications.service import notify_many
+from peal.users.models import User
+
+# An event without an end date is taken to last this long (for its status and the filters).
+DEFAULT_DURATION = timedelta(hours=2)
+CANCELLED_NOTIFICATION = "event_cancelled"
+
+_NO_SYNC: dict[str, Any] = {"synchronize_session": False}
+
+
+def _event_not_found() -> NotFound:
+    return NotFound("Event not found", code="event_not_found")
+
+
+# --- status, derived from the dates ---------------------------------------------------------
+
+
+def event_status(event: Event, now: datetime) -> str:
+    """cancelled, else upcoming before the start, ongoing until the end, completed after."""
+    if event.cancelled_at is not None:
+        return "cancelled"
+    if event.event_date > now:
+        return "upcoming"
+    end = event.end_date or event.event_date + DEFAULT_DURATION
+    return "ongoing" if end > now else "completed"
+
+
+def _has_ended(now: datetime) -> ColumnElement[bool]:
+    # `now - DEFAULT_DURATION` is computed here, so the SQL is the same on every database.
+    return or_(
+        and_(Event.end_date.is_not(None), Event.end_date <= now),
+        and_(Event.end_date.is_(None), Event.event_date <= now - DEFAULT_DURATION),
+    )
+
+
+def _status_condition(status: str, now: datetime) -> ColumnElement[bool]:
+    live = Event.cancelled_at.is_(None)
+    if status == "cancelled":
+        return Event.cancelled_at.is_not(None)
+    if status == "upcoming":
+        return and_(live, Event.event_date > now)
+    if status == "ongoing":
+        return and_(live, Event.event_date <= now, ~_has_ended(now))
+    return and_(live, _has_ended(now))
+
+
+def _ordering(status: str | None, now: datetime) -> list[Any]:
+    """Upcoming and ongoing events soonest first; completed and cancelled ones latest first.
+
+    Without a status filter: upcoming, then ongoing, then completed, then cancelled.
+    """
+    if status in ("upcoming", "ongoing"):
+        return [Event.event_date.asc(), Event.id.asc()]
+    if status in ("completed", "cancelled"):
+        return [Event.event_date.desc(), Event.id.desc()]
+    rank = case(
+        (Event.cancelled_at.is_not(None), 3),
+        (Event.event_date > now, 0),
+        (_has_ended(now), 2),
+        else_=1,
+    )
+    return [
+        rank,
+        case((rank < 2, Event.event_date)).asc(),
+        Event.event_date.desc(),
+        Event.id.asc(),
+    ]
+
+
+# --- visibility and presentation ------------------------------------------------------------
+
+
+def _host_visible(viewer: User | None) -> list[ColumnElement[bool]]:
+    """Events of banned or deleted hosts are hidden from everyone but admins."""
+    if is_admin(viewer):
+        return []
+    return [User.deleted_at.is_(None), User.is_banned == false()]
+
+
+def _events_query(viewer: User | None) -> Select[Event]:
+    """Events with their host loaded by the same query."""
+    return (
+        select(Event)
+        .join(Event.host)
+        .options(contains_eager(Event.host))
+        .where(*_host_visible(viewer))
+    )
+
+
+def can_manage(user: User, event: Event) -> bool:
+    return is_self_or_admin(user, event.host_id)
+
+
+def present_event(event: Event, viewer: User | None, registered: bool, now: datetime) -> EventOut:
+    """The public form; `meetingUrl` only for the host, admins and registered attendees."""
+    sees_meeting = registered or is_self_or_admin(viewer, event.host_id)
+    return EventOut(
+        id=event.id,
+        host_id=event.host_id,
+        host=EventHost.model_validate(event.host),
+        title=event.title,
+        description=event.description,
+        cover_image=event.cover_image,
+        event_date=event.event_date,
+        end_date=event.end_date,
+        location=event.location,
+        is_virtual=event.is_virtual,
+        meeting_url=event.meeting_url if sees_meeting else None,
+        category=event.category,
+        max_attendees=event.max_attendees,
+        attendee_count=event.attendee_count,
+        status=event_status(event, now),
+        is_registered=registered,
+        created_at=event.created_at,
+        updated_at=event.updated_at,
+    )
+
+
+async def _registered_event_ids(
+    session: AsyncSession, user: User | None, event_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    if user is None or not event_ids:
+        return set()
+    result = await session.execute(
+        select(EventRegistration.event_id).where(
+            EventRegistration.user_id == user.id, EventRegistration.event_id.in_(event_ids)
+        )
+    )
+    return set(result.scalars().all())
+
+
+async def _load_event(
+    session: AsyncSession, viewer: User | None, event_id: uuid.UUID, *, lock: bool = False
+) -> Event:
+    query = _events_query(viewer).where(Event.id == event_id)
+    if lock:
+        # Serialises edits with registrations, which update the same row.
+        query = query.with_for_update(of=Event)
+    result = await session.execute(query.execution_options(populate_existing=True))
+    event = result.scalar_one_or_none()
+    if event is None:
+        raise _event_not_found()
+    return event
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+async def list_events(
+    session: AsyncSession,
+    viewer: User | None,
+    status: str | None,
+    category: str | None,
+    page: PageParams,
+) -> tuple[list[EventOut], Pagination]:
+    """One page of events: a count, the events with their hosts, and the caller's
+    registrations among them. Three queries whatever the page size."""
+    now = utcnow()
+    filters: list[ColumnElement[bool]] = []
+    if status is not None:
+        filters.append(_status_condition(status, now))
+    if category is not None:
+        filters.append(Event.category == category)
+    count_query = (
+        select(func.count(Event.id)).join(Event.host).where(*_host_visible(viewer), *filters)
+    )
+    total = (await session.execute(count_query)).scalar_one()
+    result = await session.execute(
+        _events_query(viewer)
+        .where(*filters)
+        .order_by(*_ordering(status, now))
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    events = list(result.scalars().all())
+    registered = await _registered_event_ids(session, viewer, [event.id for event in events])
+    items = [present_event(event, viewer, event.id in registered, now) for event in events]
+    return items, page.pagination(total)
+
+
+async def get_event(session: AsyncSession, viewer: User | None, event_id: uuid.UUID) -> EventOut:
+    event = await _load_event(session, viewer, event_id)
+    registered = await _registered_event_ids(session, viewer, [event.id])
+    return present_event(event, viewer, event.id in registered, utcnow())
+
+
+# --- hosting --------------------------------------------------------------------------------
+
+
+async def create_event(session: AsyncSession, host: User, data: EventCreate) -> EventOut:
+    """Any member may host (the web client lets women and sponsors both host)."""
+    event = Event(host=host, cancelled_at=None, attendee_count=0, **data.model_dump())
+    session.add(event)
+    await session.flush()
+    return present_event(event, host, registered=False, now=utcnow())
+
+
+_EDITABLE = (
+    "title",
+    "description",
+    "cover_image",
+    "location",
+    "is_virtual",
+    "meeting_url",
+    "category",
+)
+
+
+def _apply_schedule(event: Event, changes: dict[str, Any], now: datetime) -> None:
+    if "event_date" in changes and changes["event_date"] != event.event_date:
+        if changes["event_date"] <= now:
+            raise ValidationFailed("eventDate", "eventDate must be in the future")
+        event.event_date = changes["event_date"]
+    if "end_date" in changes:
+        event.end_date = changes["end_date"]
+    if event.end_date is not None and event.end_date < event.event_date:
+        raise ValidationFailed("endDate", "endDate must not be before eventDate")
+
+
+def _apply_capacity(event: Event, changes: dict[str, Any]) -> None:
+    if "max_attendees" not in changes:
+        return
+    capacity = changes["max_attendees"]
+    # The row is locked: no registration can slip in between this check and the flush.
+    if capacity is not None and capacity < event.attendee_count:
+        raise Conflict(
+            f"{event.attendee_count} people are already registered",
+            code="max_attendees_below_attendee_count",
+        )
+    event.max_attendees = capacity
+
+
+async def update_event(
+    session: AsyncSession, user: User, event_id: uuid.UUID, data: EventUpdate
+) -> EventOut:
+    """The host or an admin changes the fields sent. A cancelled event is final: only sending
+    `status: "cancelled"` again is accepted (and changes nothing)."""
+    event = await _load_event(session, user, event_id, lock=True)
+    if not can_manage(user, event):
+        raise Forbidden("Only the host or an admin can change this event", code="not_event_host")
+    now = utcnow()
+    changes = data.model_dump(exclude_unset=True)
+    status = changes.pop("status", None)
+    if event.cancelled_at is not None:
+        if changes or status not in (None, "cancelled"):
+            raise Conflict("This event is cancelled", code="event_cancelled")
+    else:
+        for field in _EDITABLE:
+            if field in changes:
+                setattr(event, field, changes[field])
+        _apply_schedule(event, changes, now)
+        _apply_capacity(event, changes)
+        if status == "cancelled":
+            event.cancelled_at = now
+            await _notify_attendees(session, event, user)
+        await session.flush()
+    registered = await _registered_event_ids(session, user, [event.id])
+    return present_event(event, user, event.id in registered, now)
+
+
+async def delete_event(session: AsyncSession, user: User, event_id: uuid.UUID) -> None:
+    """The host or an admin deletes the event; attendees are told unless it was already
+    cancelled (they were told then) or is over."""
+    event = await _load_event(session, user, event_id, lock=True)
+    if not can_manage(user, event):
+        raise Forbidden("Only the host or an admin can delete this event", code="not_event_host")
+    if event_status(event, utcnow()) in ("upcoming", "ongoing"):
+        await _notify_attendees(session, event, user)
+    await session.execute(delete(Event).where(Event.id == event.id), execution_options=_NO_SYNC)
+
+
+async def _notify_attendees(session: AsyncSession, event: Event, actor: User) -> None:
+    """One `event_cancelled` notification per attendee, through the batched fan-out (a loop of
+    single inserts would take too long for a large event)."""
+    result = await session.execute(
+        select(EventRegistration.user_id).where(EventRegistration.event_id == event.id)
+    )
+    when = event.event_date.strftime("%Y-%m-%d %H:%M UTC")
+    await notify_many(
+        session,
+        result.scalars().all(),
+        CANCELLED_NOTIFICATION,
+        "Event cancelled",
+        f'"{event.title}" ({when}) has been cancelled.',
+        {"eventId": str(event.id), "eventTitle": event.title},
+        actor_id=actor.id,
+    )
+
+
+# --- registrations --------------------------------------------------------------------------
+
+
+def _insert_registration(session: AsyncSession, event_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING RETURNING id` in the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        dialect_insert(EventRegistration)
+        .values(id=uuid.uuid4(), event_id=event_id, user_id=user_id, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["event_id", "user_id"])
+        .returning(EventRegistration.id)
+    )
+
+
+def _check_open(event: Event, now: datetime) -> None:
+    if event.cancelled_at is not None:
+        raise Conflict("This event is cancelled", code="event_cancelled")
+    if event.event_date <= now:
+        raise Conflict("This event has already started", code="event_started")
+
+
+async def _attendee_count(session: AsyncSession, event_id: uuid.UUID) -> int:
+    result = await session.execute(select(Event.attendee_count).where(Event.id == event_id))
+    return int(result.scalar_one())
+
+
+async def _shift_attendee_count(
+    session: AsyncSession, event_id: uuid.UUID, delta: int, guard: list[ColumnElement[bool]]
+) -> int | None:
+    """`attendee_count += delta` in one guarded UPDATE; None when the guard refused it."""
+    result = await session.execute(
+        update(Event)
+        .where(Event.id == event_id, *guard)
+        # updated_at kept: a registration is not an edit of the event.
+        .values(attendee_count=Event.attendee_count + delta, updated_at=Event.updated_at)
+        .returning(Event.attendee_count),
+        execution_options=_NO_SYNC,
+    )
+    count = result.scalar_one_or_none()
+    return None if count is None else int(count)
+
+
+async def register(session: AsyncSession, user: User, event_id: uuid.UUID) -> tuple[bool, int]:
+    """Register `user`; idempotent. Answers (newly registered?, attendee count).
+
+    The seat is taken by one guarded UPDATE in the registration's transaction: under
+    concurrent registrations the row lock orders them, and the `attendee_count <
+    max_attendees` guard is re-checked on the latest row, so the count never overshoots.
+    The host runs the event and does not register for it (409).
+    """
+    event = await _load_event(session, user, event_id)
+    if event.host_id == user.id:
+        raise Conflict("You are the host of this event", code="host_cannot_register")
+    now = utcnow()
+    _check_open(event, now)
+    inserted = await session.execute(_insert_registration(session, event.id, user.id))
+    if inserted.scalar_one_or_none() is None:
+        return False, await _attendee_count(session, event.id)
+    count = await _shift_attendee_count(
+        session,
+        event.id,
+        1,
+        [
+            Event.cancelled_at.is_(None),
+            Event.event_date > now,
+            or_(Event.max_attendees.is_(None), Event.attendee_count < Event.max_attendees),
+        ],
+    )
+    if count is None:
+        # Raising rolls the whole request back, the registration row included.
+        _check_open(await _load_event(session, user, event.id), now)
+        raise Conflict("This event is full", code="event_full")
+    return True, count
+
+
+async def unregister(session: AsyncSession, user: User, event_id: uuid.UUID) -> int:
+    """Cancel `user`'s registration; idempotent. Answers the attendee count.
+
+    Refused once the event has started (attendance is history by then); allowed for a
+    cancelled event.
+    """
+    event = await _load_event(session, user, event_id)
+    deleted = await session.execute(
+        delete(EventRegistration)
+        .where(EventRegistration.event_id == event.id, EventRegistration.user_id == user.id)
+        .returning(EventRegistration.id),
+        execution_options=_NO_SYNC,
+    )
+    if deleted.scalar_one_or_none() is None:
+        return await _attendee_count(session, event.id)
+    if event.cancelled_at is None and event.event_date <= utcnow():
+        raise Conflict("This event has already started", code="event_started")
+    count = await _shift_attendee_count(session, event.id, -1, [])
+    assert count is not None
+    return count

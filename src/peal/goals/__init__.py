@@ -1,0 +1,1 @@
+"""Goals domain: a user's private goals and their milestones."""

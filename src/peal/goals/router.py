@@ -1,0 +1,162 @@
+"""HTTP routes of the goals domain: parse, call the service, shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from peal.auth.dependencies import CurrentUser
+from peal.core.schemas import error_responses
+from peal.db import SessionDep
+from peal.goals import service
+from peal.goals.models import Goal
+from peal.goals.schemas import (
+    GoalCreate,
+    GoalOut,
+    GoalResponse,
+    GoalsResponse,
+    GoalStats,
+    GoalStatsResponse,
+    GoalStatus,
+    GoalUpdate,
+    MilestoneCreate,
+    MilestoneOut,
+    MilestoneResponse,
+    MilestoneUpdate,
+)
+
+router = APIRouter(prefix="/api/goals", tags=["Goals"], responses=error_responses(401))
+
+
+def _goal(goal: Goal) -> GoalResponse:
+    return GoalResponse(goal=GoalOut.model_validate(goal))
+
+
+# Declared before "/{goal_id}" so that "stats" is never read as a goal id.
+@router.get(
+    "/stats/summary",
+    summary="Counts and mean progress of my goals",
+    response_model=GoalStatsResponse,
+)
+async def goal_stats(session: SessionDep, user: CurrentUser) -> GoalStatsResponse:
+    summary = await service.goal_stats(session, user.id)
+    return GoalStatsResponse(stats=GoalStats.model_validate(summary))
+
+
+@router.get(
+    "",
+    summary="My goals, newest first, each with its milestones",
+    response_model=GoalsResponse,
+)
+async def list_goals(
+    session: SessionDep,
+    user: CurrentUser,
+    goal_status: Annotated[
+        GoalStatus | None, Query(alias="status", description="Only goals in this status")
+    ] = None,
+) -> GoalsResponse:
+    goals = await service.list_goals(session, user.id, goal_status)
+    return GoalsResponse(goals=[GoalOut.model_validate(goal) for goal in goals])
+
+
+@router.post(
+    "",
+    summary="Create a goal, optionally with its milestones",
+    status_code=status.HTTP_201_CREATED,
+    response_model=GoalResponse,
+)
+async def create_goal(session: SessionDep, user: CurrentUser, body: GoalCreate) -> GoalResponse:
+    return _goal(await service.create_goal(session, user.id, body))
+
+
+@router.get(
+    "/{goal_id}",
+    summary="One of my goals",
+    response_model=GoalResponse,
+    responses=error_responses(404),
+)
+async def get_goal(session: SessionDep, user: CurrentUser, goal_id: uuid.UUID) -> GoalResponse:
+    return _goal(await service.get_goal(session, user.id, goal_id))
+
+
+@router.put(
+    "/{goal_id}",
+    summary="Update one of my goals (only the fields sent)",
+    response_model=GoalResponse,
+    responses=error_responses(404, 409),
+)
+@router.patch(
+    "/{goal_id}",
+    summary="Update one of my goals (only the fields sent)",
+    response_model=GoalResponse,
+    responses=error_responses(404, 409),
+)
+async def update_goal(
+    session: SessionDep, user: CurrentUser, goal_id: uuid.UUID, body: GoalUpdate
+) -> GoalResponse:
+    return _goal(await service.update_goal(session, user.id, goal_id, body))
+
+
+@router.delete(
+    "/{goal_id}",
+    summary="Delete one of my goals and its milestones",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(404),
+)
+async def delete_goal(session: SessionDep, user: CurrentUser, goal_id: uuid.UUID) -> Response:
+    await service.delete_goal(session, user.id, goal_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{goal_id}/milestones",
+    summary="Add a milestone to one of my goals",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MilestoneResponse,
+    responses=error_responses(404, 409),
+)
+async def add_milestone(
+    session: SessionDep, user: CurrentUser, goal_id: uuid.UUID, body: MilestoneCreate
+) -> MilestoneResponse:
+    milestone = await service.add_milestone(session, user.id, goal_id, body)
+    return MilestoneResponse(milestone=MilestoneOut.model_validate(milestone))
+
+
+@router.put(
+    "/{goal_id}/milestones/{milestone_id}",
+    summary="Update a milestone; `completed` sets or clears `completedAt`",
+    response_model=MilestoneResponse,
+    responses=error_responses(404),
+)
+@router.patch(
+    "/{goal_id}/milestones/{milestone_id}",
+    summary="Update a milestone; `completed` sets or clears `completedAt`",
+    response_model=MilestoneResponse,
+    responses=error_responses(404),
+)
+async def update_milestone(
+    session: SessionDep,
+    user: CurrentUser,
+    goal_id: uuid.UUID,
+    milestone_id: uuid.UUID,
+    body: MilestoneUpdate,
+) -> MilestoneResponse:
+    milestone = await service.update_milestone(session, user.id, goal_id, milestone_id, body)
+    return MilestoneResponse(milestone=MilestoneOut.model_validate(milestone))
+
+
+@router.delete(
+    "/{goal_id}/milestones/{milestone_id}",
+    summary="Delete a milestone",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(404),
+)
+async def delete_milestone(
+    session: SessionDep, user: CurrentUser, goal_id: uuid.UUID, milestone_id: uuid.UUID
+) -> Response:
+    await service.delete_milestone(session, user.id, goal_id, milestone_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
