@@ -1,0 +1,372 @@
+"""Trending scores and the personal feed."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    union,
+    union_all,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from peal.config import Settings
+from peal.core.errors import ValidationFailed
+from peal.users.models import User, UserFollow, UserInterest, UserSkill
+from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
+from peal.videos.service import author_visible
+
+# --- trending ------------------------------------------------------------------------------
+
+LIKE_WEIGHT = 3.0
+COMMENT_WEIGHT = 4.0
+SHARE_WEIGHT = 5.0
+VIEW_WEIGHT = 1.0
+# Videos that keep a score between runs: the trending list and the feed's trending source
+# read the best few hundred at most.
+TRENDING_POOL = 1000
+
+
+def _epoch_seconds(column: Any, dialect: str) -> ColumnElement[Any]:
+    """Seconds since 1970 of a timestamp column, in SQL, on either database."""
+    if dialect == "postgresql":
+        return func.extract("epoch", column)
+    return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+@dataclass(frozen=True)
+class TrendingResult:
+    scored: int
+    trending: int
+
+
+async def recompute_trending(
+    session: AsyncSession, settings: Settings, now: datetime | None = None
+) -> TrendingResult:
+    """Recompute the trending scores and mark the top videos `isTrending`.
+
+    The score is recent engagement, each event decayed by its age::
+
+        score = sum over events e of the last TRENDING_WINDOW of  w(e) * 2 ** (-age(e) / H)
+
+        w(like) = 3, w(comment) = 4, w(share) = 5, w(view) = 1
+        H = TRENDING_HALF_LIFE (24 h by default): an event counts half as much a day later
+
+    Views are the counted ones (one per viewer per hour), so a replay loop cannot inflate a
+    score; comments and shares weigh more than likes because they cost the viewer more.
+
+    One SQL aggregation over the window (every event table has an index on `created_at`)
+    keeps the best TRENDING_POOL ready, publicly visible videos; only they carry a score (the
+    trending list and the feed never look further), so a run rewrites at most twice that many
+    rows instead of every video with a like this week. The top TRENDING_TOP_N get
+    `is_trending`. Event rows older than the window are pruned (the counters on `videos` keep
+    the totals). `updatedAt` is not touched: a score is not an edit.
+    """
+    now = now or datetime.now(UTC)
+    dialect = session.get_bind().dialect.name
+    since = now - timedelta(seconds=settings.trending_window)
+    ln2_over_half_life = math.log(2) / settings.trending_half_life
+
+    def events(model: Any, weight: float) -> Select[Any]:
+        return select(
+            model.video_id.label("video_id"),
+            model.created_at.label("created_at"),
+            literal(weight, Float).label("weight"),
+        ).where(model.created_at >= since)
+
+    recent = union_all(
+        events(VideoLike, LIKE_WEIGHT),
+        events(VideoComment, COMMENT_WEIGHT),
+        events(VideoShare, SHARE_WEIGHT),
+        events(VideoView, VIEW_WEIGHT),
+    ).subquery("recent")
+    age = now.timestamp() - _epoch_seconds(recent.c.created_at, dialect)
+    scores = (
+        select(
+            recent.c.video_id.label("video_id"),
+            func.sum(recent.c.weight * func.exp(-ln2_over_half_life * age)).label("score"),
+        )
+        .group_by(recent.c.video_id)
+        .subquery("scores")
+    )
+    best = (
+        select(scores.c.video_id, scores.c.score)
+        .join(Video, Video.id == scores.c.video_id)
+        .join(User, User.id == Video.author_id)
+        .where(Video.status == "ready", author_visible(None))
+        .order_by(scores.c.score.desc(), Video.created_at.desc(), Video.id.desc())
+        .limit(TRENDING_POOL)
+    )
+    ranked = [(row.video_id, float(row.score)) for row in await session.execute(best)]
+    kept = [video_id for video_id, _ in ranked]
+    # Videos that fell out of the pool: through the partial trending index, a few rows.
+    stale = (
+        update(Video)
+        .where(Video.status == "ready", Video.trending_score > 0)
+        .values(trending_score=0.0, is_trending=False, updated_at=Video.updated_at)
+    )
+    if kept:
+        stale = stale.where(Video.id.not_in(kept))
+    await session.execute(stale)
+    if ranked:
+        # One executemany through Core (the ORM's bulk path does not take a WHERE clause).
+        table = cast(Table, Video.__table__)
+        connection = await session.connection()
+        await connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("video"))
+            .values(
+                trending_score=bindparam("score"),
+                is_trending=bindparam("trending"),
+                updated_at=table.c.updated_at,
+            ),
+            [
+                {"video": video_id, "score": score, "trending": rank < settings.trending_top_n}
+                for rank, (video_id, score) in enumerate(ranked)
+            ],
+        )
+    prune_before = since - timedelta(days=1)
+    await session.execute(delete(VideoView).where(VideoView.created_at < prune_before))
+    await session.execute(delete(VideoShare).where(VideoShare.created_at < prune_before))
+    return TrendingResult(scored=len(ranked), trending=min(len(ranked), settings.trending_top_n))
+
+
+# --- the feed ------------------------------------------------------------------------------
+
+# Candidates taken from each source; the feed of one "session" (one `asOf`) is their ranked
+# union, so its size is bounded and every page costs the same few queries.
+SOURCE_LIMIT = 150
+ANONYMOUS_SOURCE_LIMIT = 300
+MAX_FEED_OFFSET = 10_000
+
+FOLLOWED_BOOST = 3.0
+INTEREST_BOOST = 2.0
+TRENDING_BOOST = 2.0
+FRESHNESS_BOOST = 1.5
+FRESHNESS_HALF_LIFE_HOURS = 48.0
+
+
+@dataclass(frozen=True)
+class FeedCursor:
+    """Where a reader is in her feed: the moment it was ranked and how far she has read."""
+
+    as_of: datetime
+    offset: int
+
+    def encode(self) -> str:
+        raw = json.dumps({"t": self.as_of.isoformat(), "o": self.offset}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> FeedCursor:
+        try:
+            padded = value + "=" * (-len(value) % 4)
+            data: Any = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            as_of = datetime.fromisoformat(data["t"])
+            offset = int(data["o"])
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise ValidationFailed("cursor", "Invalid cursor") from exc
+        if as_of.tzinfo is None:
+            as_of = as_of.replace(tzinfo=UTC)
+        if not 0 <= offset <= MAX_FEED_OFFSET:
+            raise ValidationFailed("cursor", "Invalid cursor")
+        return cls(as_of=as_of.astimezone(UTC), offset=offset)
+
+
+@dataclass
+class Candidate:
+    id: uuid.UUID
+    author_id: uuid.UUID
+    created_at: datetime
+    trending_score: float
+    sources: set[str] = field(default_factory=set)
+    score: float = 0.0
+
+
+def _source(
+    name: str,
+    conditions: Sequence[ColumnElement[bool]],
+    order: Sequence[Any],
+    limit: int,
+    *,
+    by_tag: ColumnElement[bool] | None = None,
+) -> Select[Any]:
+    """One source of candidates: its best `limit` rows in its own order (its own index)."""
+    inner = select(
+        Video.id.label("id"),
+        Video.author_id.label("author_id"),
+        Video.created_at.label("created_at"),
+        Video.trending_score.label("trending_score"),
+        literal(name).label("source"),
+    ).join(User, User.id == Video.author_id)
+    if by_tag is not None:
+        inner = inner.join(VideoTag, and_(VideoTag.video_id == Video.id, by_tag))
+    subquery = inner.where(*conditions).order_by(*order).limit(limit).subquery(name)
+    return select(subquery)
+
+
+async def _candidates(
+    session: AsyncSession, viewer: User | None, as_of: datetime
+) -> list[Candidate]:
+    """The union of every source's candidates, in one query."""
+    base: list[ColumnElement[bool]] = [
+        Video.status == "ready",
+        Video.created_at <= as_of,
+        author_visible(viewer),
+    ]
+    newest = (Video.created_at.desc(), Video.id.desc())
+    by_trend = (Video.trending_score.desc(), *newest)
+    trending_only = [*base, Video.trending_score > 0]
+    if viewer is None:
+        query = union_all(
+            _source("trending", trending_only, by_trend, ANONYMOUS_SOURCE_LIMIT),
+            _source("fresh", base, newest, ANONYMOUS_SOURCE_LIMIT),
+        )
+    else:
+        base += [
+            Video.author_id != viewer.id,
+            ~exists().where(
+                VideoLike.video_id == Video.id,
+                VideoLike.user_id == viewer.id,
+                VideoLike.created_at <= as_of,
+            ),
+        ]
+        trending_only = [*base, Video.trending_score > 0]
+        followed = Video.author_id.in_(
+            select(UserFollow.following_id).where(UserFollow.follower_id == viewer.id)
+        )
+        # Read first (one small query): as literal values the planner can use the category
+        # and tag statistics, where a subquery would make it guess.
+        labels = list(
+            await session.scalars(
+                union(
+                    select(UserInterest.interest).where(UserInterest.user_id == viewer.id),
+                    select(UserSkill.skill).where(UserSkill.user_id == viewer.id),
+                )
+            )
+        )
+        sources = [
+            _source("followed", [*base, followed], newest, SOURCE_LIMIT),
+            _source("trending", trending_only, by_trend, SOURCE_LIMIT),
+            _source("fresh", base, newest, SOURCE_LIMIT),
+        ]
+        if labels:
+            # Categories and tags are two sources, each walking its own index newest first.
+            tagged_newest = (VideoTag.video_created_at.desc(), VideoTag.video_id.desc())
+            sources += [
+                _source("categories", [*base, Video.category.in_(labels)], newest, SOURCE_LIMIT),
+                _source("tags", base, tagged_newest, SOURCE_LIMIT, by_tag=VideoTag.tag.in_(labels)),
+            ]
+        query = union_all(*sources)
+    found: dict[uuid.UUID, Candidate] = {}
+    for row in await session.execute(query):
+        candidate = found.get(row.id)
+        if candidate is None:
+            candidate = found[row.id] = Candidate(
+                id=row.id,
+                author_id=row.author_id,
+                created_at=_aware(row.created_at),
+                trending_score=float(row.trending_score or 0.0),
+            )
+        candidate.sources.add(row.source)
+    return list(found.values())
+
+
+def _aware(value: datetime | str) -> datetime:
+    """Timestamps read through a UNION lose their column type on SQLite (strings)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _newest_first(candidate: Candidate) -> tuple[float, str]:
+    return (-candidate.created_at.timestamp(), str(candidate.id))
+
+
+def rank_anonymous(candidates: list[Candidate]) -> list[Candidate]:
+    """Trending first (by score), then everything else newest first."""
+    trending = sorted(
+        (c for c in candidates if c.trending_score > 0),
+        key=lambda c: (-c.trending_score, *_newest_first(c)),
+    )
+    rest = sorted((c for c in candidates if c.trending_score <= 0), key=_newest_first)
+    return trending + rest
+
+
+def rank_personal(candidates: list[Candidate], as_of: datetime) -> list[Candidate]:
+    """Score each candidate, then spread creators out.
+
+    score = 3·[from someone she follows] + 2·[matches her interests or skills]
+            + 2·(trending score / best trending score) + 1.5·2^(-age / 48 h)
+    """
+    best_trend = max((c.trending_score for c in candidates), default=0.0) or 1.0
+    for c in candidates:
+        age_hours = max(0.0, (as_of - c.created_at).total_seconds() / 3600)
+        c.score = (
+            FOLLOWED_BOOST * ("followed" in c.sources)
+            + INTEREST_BOOST * bool(c.sources & {"categories", "tags"})
+            + TRENDING_BOOST * (c.trending_score / best_trend)
+            + FRESHNESS_BOOST * 2 ** (-age_hours / FRESHNESS_HALF_LIFE_HOURS)
+        )
+    ordered = sorted(candidates, key=lambda c: (-c.score, *_newest_first(c)))
+    return spread_creators(ordered)
+
+
+def spread_creators(ordered: list[Candidate]) -> list[Candidate]:
+    """Keep the order, except that no creator appears twice in a row while someone else is
+    left: the next best video of another creator is pulled forward instead."""
+    pending = list(ordered)
+    result: list[Candidate] = []
+    while pending:
+        previous = result[-1].author_id if result else None
+        index = next((i for i, c in enumerate(pending) if c.author_id != previous), 0)
+        result.append(pending.pop(index))
+    return result
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    ids: list[uuid.UUID]
+    total: int
+    next_cursor: str | None
+
+
+async def feed_page(
+    session: AsyncSession,
+    viewer: User | None,
+    *,
+    limit: int,
+    cursor: FeedCursor | None,
+    now: datetime | None = None,
+) -> FeedPage:
+    """One page of the feed: the ids in order (one query), ranked as of the cursor's moment
+    so that later pages continue the same ranking."""
+    as_of = cursor.as_of if cursor else (now or datetime.now(UTC))
+    offset = cursor.offset if cursor else 0
+    candidates = await _candidates(session, viewer, as_of)
+    ranked = rank_anonymous(candidates) if viewer is None else rank_personal(candidates, as_of)
+    page = ranked[offset : offset + limit]
+    next_cursor = None
+    if offset + limit < len(ranked):
+        next_cursor = FeedCursor(as_of=as_of, offset=offset + limit).encode()
+    return FeedPage([c.id for c in page], len(ranked), next_cursor)

@@ -1,0 +1,525 @@
+"""The rules of videos: who sees what, creating and editing, likes, views, shares, lists.
+
+Visibility (one rule, used by every query here):
+
+- a `ready` video is visible when its author's account is active (not banned, not deleted)
+  and the author's profile is public; a private profile's videos are seen only by their
+  author and admins (404 to everyone else, so their existence does not leak);
+- `processing` and `failed` videos are seen only by their author and admins;
+- admins see everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from peal.auth.dependencies import is_admin
+from peal.core.errors import Conflict, Forbidden, NotFound
+from peal.core.schemas import Cursor, encode_cursor
+from peal.db import after_commit, utcnow
+from peal.notifications.service import notify
+from peal.uploads.service import forget_files, mark_in_use, resolve_owned_upload
+from peal.users.models import User
+from peal.users.schemas import UserSummary
+from peal.videos.models import Video, VideoLike, VideoShare, VideoTag, VideoView
+from peal.videos.schemas import VideoCreate, VideoOut, VideoUpdate, normalize_tag
+
+# --- visibility ----------------------------------------------------------------------------
+
+
+def author_visible(viewer: User | None) -> ColumnElement[bool]:
+    """SQL condition on `User` (the author): may `viewer` see this person's videos?"""
+    if is_admin(viewer):
+        return true()
+    active = and_(User.is_banned == false(), User.deleted_at.is_(None))
+    if viewer is None:
+        return and_(active, User.is_public == true())
+    return and_(active, or_(User.is_public == true(), User.id == viewer.id))
+
+
+def video_visible(viewer: User | None) -> ColumnElement[bool]:
+    """SQL condition on `Video` joined with its author `User`."""
+    if is_admin(viewer):
+        return true()
+    if viewer is None:
+        return and_(Video.status == "ready", author_visible(None))
+    return and_(or_(Video.status == "ready", Video.author_id == viewer.id), author_visible(viewer))
+
+
+def with_author() -> Select[Video, User]:
+    return select(Video, User).join(User, User.id == Video.author_id)
+
+
+async def get_visible_video(
+    session: AsyncSession, video_id: uuid.UUID, viewer: User | None, *, lock: bool = False
+) -> tuple[Video, User]:
+    """The video and its author, or 404 when it does not exist or is hidden from `viewer`."""
+    query = with_author().where(Video.id == video_id, video_visible(viewer))
+    if lock:
+        query = query.with_for_update(of=Video)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound("Video not found")
+    return row[0], row[1]
+
+
+async def get_ready_video(
+    session: AsyncSession, video_id: uuid.UUID, viewer: User | None
+) -> tuple[Video, User]:
+    """A visible video that can be liked, commented, viewed or shared (ready only)."""
+    video, author = await get_visible_video(session, video_id, viewer)
+    if video.status != "ready":
+        raise Conflict("The video is not ready yet", code="video_not_ready")
+    return video, author
+
+
+# --- presentation --------------------------------------------------------------------------
+
+
+async def present_videos(
+    session: AsyncSession, rows: Sequence[tuple[Video, User]], viewer: User | None
+) -> list[VideoOut]:
+    """Serialise videos for `viewer`: two more queries (tags, likes) whatever their number."""
+    if not rows:
+        return []
+    ids = [video.id for video, _ in rows]
+    tags: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for video_id, tag in await session.execute(
+        select(VideoTag.video_id, VideoTag.tag)
+        .where(VideoTag.video_id.in_(ids))
+        .order_by(VideoTag.video_id, VideoTag.tag)
+    ):
+        tags[video_id].append(tag)
+    liked: set[uuid.UUID] = set()
+    if viewer is not None:
+        liked = set(
+            (
+                await session.scalars(
+                    select(VideoLike.video_id).where(
+                        VideoLike.user_id == viewer.id, VideoLike.video_id.in_(ids)
+                    )
+                )
+            ).all()
+        )
+    return [
+        VideoOut(
+            id=video.id,
+            title=video.title,
+            description=video.description,
+            thumbnail_url=video.thumbnail_url,
+            video_url=video.video_url,
+            video_duration=video.video_duration,
+            category=video.category,
+            tags=tags[video.id],
+            status=video.status,
+            author_id=video.author_id,
+            author=UserSummary(id=author.id, name=author.name, avatar_url=author.avatar_url),
+            views_count=video.views_count,
+            likes_count=video.likes_count,
+            comments_count=video.comments_count,
+            shares_count=video.shares_count,
+            is_trending=video.is_trending,
+            liked_by_me=video.id in liked,
+            created_at=video.created_at,
+            updated_at=video.updated_at,
+        )
+        for video, author in rows
+    ]
+
+
+async def present_video(
+    session: AsyncSession, video: Video, author: User, viewer: User | None
+) -> VideoOut:
+    return (await present_videos(session, [(video, author)], viewer))[0]
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoFilters:
+    category: str | None = None
+    tag: str | None = None
+    author_id: uuid.UUID | None = None
+    search: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoPage:
+    rows: list[tuple[Video, User]]
+    total: int
+    next_cursor: str | None
+
+
+# `pagination.total` is exact up to this many videos and capped there: counting a whole
+# 100k-row table on every page would cost more than the page itself (see bench/). Lists past
+# the cap still page on (`hasMore` and `nextCursor` come from the rows, not the count).
+COUNT_CAP = 1_000
+
+
+def search_text_of(title: str, description: str | None, tags: Sequence[str]) -> str:
+    """What `search` matches: title, description and tags, lower-cased once, here."""
+    return " ".join(part for part in (title, description or "", " ".join(tags)) if part).lower()
+
+
+def _search_condition(session: AsyncSession, term: str) -> ColumnElement[bool]:
+    """`search_text LIKE '%term%'` with the user's `%` and `_` taken literally.
+
+    PostgreSQL escapes with a backslash by default (no ESCAPE clause, so the trigram index
+    sees a plain constant pattern); SQLite has no default escape character.
+    """
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    if session.get_bind().dialect.name == "postgresql":
+        return Video.search_text.like(pattern)
+    return Video.search_text.like(pattern, escape="\\")
+
+
+def _filter_conditions(
+    session: AsyncSession, filters: VideoFilters, viewer: User | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [video_visible(viewer)]
+    # Lists show ready videos; an author listing her own (or an admin listing anyone's) also
+    # sees those still processing or failed.
+    all_statuses = (
+        filters.author_id is not None
+        and viewer is not None
+        and (filters.author_id == viewer.id or is_admin(viewer))
+    )
+    if not all_statuses:
+        conditions.append(Video.status == "ready")
+    if filters.author_id is not None:
+        conditions.append(Video.author_id == filters.author_id)
+    if filters.category:
+        conditions.append(Video.category == normalize_tag(filters.category))
+    if filters.search and (term := " ".join(filters.search.split()).lower()):
+        conditions.append(_search_condition(session, term))
+    return conditions
+
+
+async def list_videos(
+    session: AsyncSession,
+    viewer: User | None,
+    filters: VideoFilters,
+    *,
+    limit: int,
+    offset: int,
+    cursor: Cursor | None,
+) -> VideoPage:
+    """Newest first. After a `cursor`, keyset (no OFFSET scan). Two queries (count, page).
+
+    With a tag, the walk follows the tag's own index (`video_tags (tag, video_created_at)`),
+    so a rare tag costs as little as a common one.
+    """
+    conditions = _filter_conditions(session, filters, viewer)
+    ids = select(Video.id).join(User, User.id == Video.author_id)
+    query = with_author()
+    created, video_id = Video.created_at, Video.id
+    if filters.tag:
+        on_tag = and_(VideoTag.video_id == Video.id, VideoTag.tag == normalize_tag(filters.tag))
+        ids = ids.join(VideoTag, on_tag)
+        query = query.join(VideoTag, on_tag)
+        created, video_id = VideoTag.video_created_at, VideoTag.video_id
+    capped = ids.where(*conditions).limit(COUNT_CAP).subquery()
+    total = await session.scalar(select(func.count()).select_from(capped))
+    query = query.where(*conditions)
+    if cursor is not None:
+        query = query.where(tuple_(created, video_id) < (cursor.created_at, cursor.id))
+    else:
+        query = query.offset(offset)
+    query = query.order_by(created.desc(), video_id.desc()).limit(limit + 1)
+    rows = [(video, author) for video, author in await session.execute(query)]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1][0]
+        next_cursor = encode_cursor(last.created_at, last.id)
+    return VideoPage(rows, total or 0, next_cursor)
+
+
+async def list_trending(
+    session: AsyncSession, viewer: User | None, *, limit: int, offset: int
+) -> VideoPage:
+    """Ready videos by trending score (then newest): the ranked list, page by page."""
+    conditions = [video_visible(viewer), Video.status == "ready"]
+    capped = (
+        select(Video.id)
+        .join(User, User.id == Video.author_id)
+        .where(*conditions)
+        .limit(COUNT_CAP)
+        .subquery()
+    )
+    total = await session.scalar(select(func.count()).select_from(capped))
+    query = (
+        with_author()
+        .where(*conditions)
+        .order_by(Video.trending_score.desc(), Video.created_at.desc(), Video.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = [(video, author) for video, author in await session.execute(query)]
+    return VideoPage(rows, total or 0, None)
+
+
+async def videos_in_order(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> list[tuple[Video, User]]:
+    """The videos of `ids` with their authors, in that order (one query)."""
+    if not ids:
+        return []
+    found = {
+        video.id: (video, author)
+        for video, author in await session.execute(with_author().where(Video.id.in_(ids)))
+    }
+    return [found[video_id] for video_id in ids if video_id in found]
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+async def _replace_tags(session: AsyncSession, video: Video, tags: Sequence[str]) -> None:
+    await session.execute(delete(VideoTag).where(VideoTag.video_id == video.id))
+    if tags:
+        now = utcnow()
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "video_id": video.id,
+                "video_created_at": video.created_at,
+                "tag": tag,
+                "created_at": now,
+            }
+            for tag in tags
+        ]
+        await session.execute(insert(VideoTag), rows)
+
+
+async def _tags_of(session: AsyncSession, video_id: uuid.UUID) -> list[str]:
+    found = await session.scalars(
+        select(VideoTag.tag).where(VideoTag.video_id == video_id).order_by(VideoTag.tag)
+    )
+    return list(found)
+
+
+def _enqueue_processing(session: AsyncSession, video_id: uuid.UUID) -> None:
+    from peal.videos.tasks import process_video
+
+    async def enqueue() -> None:
+        await process_video.kiq(str(video_id))
+
+    after_commit(session, enqueue)
+
+
+async def create_video(session: AsyncSession, author: User, body: VideoCreate) -> Video:
+    """A video from the author's own completed upload; processed by a job after commit."""
+    upload = await resolve_owned_upload(
+        session, body.video_url, author.id, "video", field="videoUrl"
+    )
+    if upload.in_use:
+        raise Conflict("This upload already belongs to a video", code="upload_in_use")
+    thumbnail_url = None
+    if body.thumbnail_url is not None:
+        thumbnail = await resolve_owned_upload(
+            session, body.thumbnail_url, author.id, "image", field="thumbnailUrl"
+        )
+        thumbnail_url = thumbnail.url
+    video = Video(
+        id=uuid.uuid4(),
+        search_text=search_text_of(body.title, body.description, body.tags),
+        title=body.title,
+        description=body.description,
+        category=body.category,
+        video_url=upload.url or upload.key,
+        video_key=upload.key,
+        thumbnail_url=thumbnail_url,
+        status="processing",
+        author_id=author.id,
+    )
+    session.add(video)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # the same upload used twice at the same moment
+        raise Conflict("This upload already belongs to a video", code="upload_in_use") from exc
+    await _replace_tags(session, video, body.tags)
+    await mark_in_use(session, [upload.id])
+    _enqueue_processing(session, video.id)
+    return video
+
+
+async def _own_video(
+    session: AsyncSession, video_id: uuid.UUID, user: User, *, admin_may: bool
+) -> tuple[Video, User]:
+    video, author = await get_visible_video(session, video_id, user, lock=True)
+    if video.author_id != user.id and not (admin_may and is_admin(user)):
+        raise Forbidden("Only the author can change this video", code="not_author")
+    return video, author
+
+
+async def update_video(
+    session: AsyncSession, video_id: uuid.UUID, user: User, body: VideoUpdate
+) -> tuple[Video, User]:
+    """Change the whitelisted fields present in `body` (author only)."""
+    video, author = await _own_video(session, video_id, user, admin_may=False)
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    stale_keys: list[str] = []
+    if "thumbnail_url" in changes:
+        new_url = changes.pop("thumbnail_url")
+        if new_url is not None:
+            thumbnail = await resolve_owned_upload(
+                session, new_url, user.id, "image", field="thumbnailUrl"
+            )
+            new_url = thumbnail.url
+        if new_url != video.thumbnail_url:
+            if video.thumbnail_key:  # the frame we made is no longer used
+                stale_keys.append(video.thumbnail_key)
+                video.thumbnail_key = None
+            video.thumbnail_url = new_url
+    tags = changes.pop("tags", None)
+    if tags is not None:
+        await _replace_tags(session, video, tags)
+    for field, value in changes.items():
+        setattr(video, field, value)
+    if tags is not None or {"title", "description"} & changes.keys():
+        current = tags if tags is not None else await _tags_of(session, video.id)
+        video.search_text = search_text_of(video.title, video.description, current)
+    video.updated_at = utcnow()
+    await session.flush()
+    await forget_files(session, stale_keys)
+    return video, author
+
+
+async def delete_video(session: AsyncSession, video_id: uuid.UUID, user: User) -> None:
+    """Delete (author or admin); its files go in a job after commit."""
+    video, _author = await _own_video(session, video_id, user, admin_may=True)
+    keys = [key for key in (video.video_key, video.thumbnail_key) if key]
+    await session.delete(video)
+    await session.flush()
+    await forget_files(session, keys)
+
+
+# --- likes, views, shares ------------------------------------------------------------------
+
+
+def _insert_ignoring_conflicts(session: AsyncSession, model: Any, values: dict[str, Any]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING; `rowcount` then says whether a row went in."""
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(model).values(**values).on_conflict_do_nothing()
+
+
+async def _bump(session: AsyncSession, video_id: uuid.UUID, column: Any, delta: int) -> int:
+    """`UPDATE videos SET x = x + delta` in the caller's transaction; the new value."""
+    new_value = await session.scalar(
+        update(Video)
+        .where(Video.id == video_id)
+        # A counter is not an edit: `updatedAt` stays what the author last changed.
+        .values({column: column + delta, Video.updated_at: Video.updated_at})
+        .returning(column)
+    )
+    return int(new_value or 0)
+
+
+async def _current(session: AsyncSession, video_id: uuid.UUID, column: Any) -> int:
+    return int(await session.scalar(select(column).where(Video.id == video_id)) or 0)
+
+
+async def like_video(session: AsyncSession, video_id: uuid.UUID, user: User) -> tuple[bool, int]:
+    """Idempotent: liking twice counts once. Notifies the author (not for one's own video)."""
+    video, _author = await get_ready_video(session, video_id, user)
+    inserted = await session.execute(
+        _insert_ignoring_conflicts(
+            session,
+            VideoLike,
+            {"id": uuid.uuid4(), "video_id": video.id, "user_id": user.id, "created_at": utcnow()},
+        )
+    )
+    if inserted.rowcount != 1:  # type: ignore[attr-defined]
+        return True, await _current(session, video.id, Video.likes_count)
+    count = await _bump(session, video.id, Video.likes_count, 1)
+    await notify(
+        session,
+        video.author_id,
+        "like",
+        "New like",
+        f"{user.name} liked your video \u201c{video.title}\u201d",
+        {"videoId": video.id, "userId": user.id},
+        actor_id=user.id,
+    )
+    return True, count
+
+
+async def unlike_video(session: AsyncSession, video_id: uuid.UUID, user: User) -> tuple[bool, int]:
+    video, _author = await get_visible_video(session, video_id, user)
+    removed = await session.execute(
+        delete(VideoLike).where(VideoLike.video_id == video.id, VideoLike.user_id == user.id)
+    )
+    if removed.rowcount != 1:  # type: ignore[attr-defined]
+        return False, await _current(session, video.id, Video.likes_count)
+    return False, await _bump(session, video.id, Video.likes_count, -1)
+
+
+def viewer_key(user: User | None, ip: str, user_agent: str, salt: str) -> str:
+    """Who is viewing: the user id, or a salted hash of IP and user agent (never stored raw)."""
+    if user is not None:
+        return f"u:{user.id}"
+    digest = hashlib.sha256(f"{salt}\n{ip}\n{user_agent}".encode()).hexdigest()
+    return f"a:{digest}"
+
+
+async def record_view(
+    session: AsyncSession, video_id: uuid.UUID, viewer: User | None, key: str
+) -> tuple[bool, int]:
+    """Count a view unless this viewer's was counted in this clock hour (UTC).
+
+    The unique key (video, viewer, hour) decides under any concurrency: only the request whose
+    row went in moves the counter.
+    """
+    video, _author = await get_ready_video(session, video_id, viewer)
+    inserted = await session.execute(
+        _insert_ignoring_conflicts(
+            session,
+            VideoView,
+            {
+                "id": uuid.uuid4(),
+                "video_id": video.id,
+                "viewer_key": key,
+                "hour": int(time.time() // 3600),
+                "created_at": utcnow(),
+            },
+        )
+    )
+    if inserted.rowcount != 1:  # type: ignore[attr-defined]
+        return False, await _current(session, video.id, Video.views_count)
+    return True, await _bump(session, video.id, Video.views_count, 1)
+
+
+async def record_share(session: AsyncSession, video_id: uuid.UUID, viewer: User | None) -> int:
+    video, _author = await get_ready_video(session, video_id, viewer)
+    session.add(VideoShare(video_id=video.id, user_id=viewer.id if viewer else None))
+    await session.flush()
+    return await _bump(session, video.id, Video.shares_count, 1)

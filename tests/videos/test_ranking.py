@@ -1,0 +1,167 @@
+"""Trending scores (recent, decayed engagement) and the personal feed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from peal.users.models import UserFollow, UserInterest, UserSkill
+from peal.videos.models import Video, VideoLike, VideoView
+from peal.videos.ranking import Candidate, spread_creators
+from peal.videos.tasks import recompute_trending_now
+from tests.uploads.helpers import insert_videos
+
+
+async def _add(app: FastAPI, *rows: Any) -> None:
+    async with app.state.db.sessionmaker() as session:
+        session.add_all(rows)
+        await session.commit()
+
+
+async def _ids(client: httpx.AsyncClient, path: str, user: Any | None = None) -> list[str]:
+    response = await client.get(path, headers=user.headers if user else {})
+    assert response.status_code == 200, response.text
+    return [video["id"] for video in response.json()["data"]]
+
+
+async def test_trending_scores_recent_engagement_with_decay(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, make_user: Any
+) -> None:
+    quiet, liked, viewed, old_likes = await insert_videos(app, woman.id, 4)
+    fans = [await make_user() for _ in range(3)]
+    now = datetime.now(UTC)
+    await _add(
+        app,
+        *(VideoLike(video_id=liked, user_id=fan.id, created_at=now) for fan in fans),
+        *(
+            VideoView(video_id=viewed, viewer_key=f"a:{i}", hour=i, created_at=now)
+            for i in range(4)
+        ),
+        # Three likes, but three days old: 2^-3 of their weight with a 24 h half-life.
+        *(
+            VideoLike(video_id=old_likes, user_id=fan.id, created_at=now - timedelta(days=3))
+            for fan in fans
+        ),
+    )
+    assert await recompute_trending_now() == 3
+    async with app.state.db.sessionmaker() as session:
+        scores = dict((await session.execute(select(Video.id, Video.trending_score))).all())
+    assert scores[quiet] == 0
+    assert abs(scores[liked] - 9.0) < 0.01  # 3 likes x 3
+    assert abs(scores[viewed] - 4.0) < 0.01  # 4 counted views x 1
+    assert abs(scores[old_likes] - 9.0 / 8) < 0.01
+    ranked = await _ids(client, "/api/videos/trending")
+    assert ranked == [str(liked), str(viewed), str(old_likes), str(quiet)]
+    body = (await client.get("/api/videos/trending")).json()
+    assert [v["isTrending"] for v in body["data"]] == [True, True, True, False]
+    assert body["pagination"]["total"] == 4
+
+    # Engagement that leaves the window stops counting at the next recompute.
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(update(VideoLike).values(created_at=now - timedelta(days=30)))
+        await session.commit()
+    assert await recompute_trending_now() == 1
+    body = (await client.get("/api/videos/trending")).json()
+    assert body["data"][0]["id"] == str(viewed)
+    assert [v["isTrending"] for v in body["data"]] == [True, False, False, False]
+
+
+async def test_only_visible_ready_videos_trend(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, sponsor: Any
+) -> None:
+    [hidden] = await insert_videos(app, woman.id, 1, status="processing")
+    await _add(app, VideoLike(video_id=hidden, user_id=sponsor.id))
+    assert await recompute_trending_now() == 0
+    assert await _ids(client, "/api/videos/trending") == []
+
+
+async def test_anonymous_feed_is_trending_then_newest(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, sponsor: Any
+) -> None:
+    start = datetime.now(UTC) - timedelta(hours=5)
+    older, hot, newer = await insert_videos(app, woman.id, 3, start=start)
+    [newest] = await insert_videos(app, sponsor.id, 1, start=start + timedelta(hours=1))
+    await _add(app, VideoLike(video_id=hot, user_id=sponsor.id))
+    await recompute_trending_now()
+    feed = await _ids(client, "/api/videos/feed")
+    assert feed == [str(hot), str(newest), str(newer), str(older)]
+
+
+async def test_personal_feed_ranks_follows_and_interests_without_liked_or_own(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, make_user: Any
+) -> None:
+    followed, stranger, baker, banker = [await make_user() for _ in range(4)]
+    start = datetime.now(UTC) - timedelta(days=2)
+    [from_followed] = await insert_videos(app, followed.id, 1, start=start)
+    [matching] = await insert_videos(app, baker.id, 1, tags=("baking",), start=start)
+    [by_category] = await insert_videos(app, banker.id, 1, category="finance", start=start)
+    [fresh] = await insert_videos(app, stranger.id, 1)
+    [already_liked] = await insert_videos(app, stranger.id, 1)
+    [own] = await insert_videos(app, woman.id, 1)
+    await _add(
+        app,
+        UserFollow(follower_id=woman.id, following_id=followed.id),
+        UserInterest(user_id=woman.id, interest="baking"),
+        UserSkill(user_id=woman.id, skill="finance"),
+        VideoLike(video_id=already_liked, user_id=woman.id),
+    )
+    feed = await _ids(client, "/api/videos/feed?limit=50", woman)
+    assert str(own) not in feed and str(already_liked) not in feed
+    assert feed[0] == str(from_followed)
+    assert set(feed[1:3]) == {str(matching), str(by_category)}
+    assert str(fresh) in feed
+    # Each video carries likedByMe for the caller (false here by construction).
+    body = (await client.get("/api/videos/feed", headers=woman.headers)).json()
+    assert all(v["likedByMe"] is False for v in body["data"])
+
+
+async def test_feed_cursor_pages_without_repeats_even_as_videos_arrive(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, make_user: Any
+) -> None:
+    authors = [await make_user() for _ in range(3)]
+    made: set[str] = set()
+    for author in authors:
+        made |= {str(i) for i in await insert_videos(app, author.id, 5)}
+    first = (await client.get("/api/videos/feed?limit=4", headers=woman.headers)).json()
+    seen = [v["id"] for v in first["data"]]
+    cursor = first["pagination"]["nextCursor"]
+    assert first["pagination"]["total"] == 15 and first["pagination"]["hasMore"]
+    # A video published meanwhile does not shift the pages already ranked.
+    await insert_videos(app, authors[0].id, 1, start=datetime.now(UTC))
+    while cursor:
+        page = (
+            await client.get(f"/api/videos/feed?limit=4&cursor={cursor}", headers=woman.headers)
+        ).json()
+        seen += [v["id"] for v in page["data"]]
+        cursor = page["pagination"]["nextCursor"]
+    assert len(seen) == len(set(seen)) == 15
+    assert set(seen) == made
+    assert (await client.get("/api/videos/feed?cursor=nope")).status_code == 422
+
+
+async def test_feed_spreads_creators(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, make_user: Any
+) -> None:
+    prolific, other = await make_user(), await make_user()
+    await insert_videos(app, prolific.id, 6)
+    await insert_videos(app, other.id, 3, start=datetime.now(UTC) - timedelta(days=3))
+    await _add(app, UserFollow(follower_id=woman.id, following_id=prolific.id))
+    body = (await client.get("/api/videos/feed?limit=50", headers=woman.headers)).json()
+    authors = [v["authorId"] for v in body["data"]]
+    # The followed creator ranks first, but never twice in a row while others are left.
+    runs = [authors[i] == authors[i + 1] for i in range(len(authors) - 1)]
+    assert authors[0] == str(prolific.id)
+    assert not any(runs[:5])
+
+
+def test_spread_creators_keeps_order_when_it_can() -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    items = [Candidate(uuid.uuid4(), author, now, 0.0) for author in (a, a, a, b, b)]
+    spread = [c.author_id for c in spread_creators(items)]
+    assert spread == [a, b, a, b, a]
