@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -60,6 +60,10 @@ class FundingDonation(UUIDPrimaryKey, Timestamps, Base):
         CheckConstraint("amount > 0", name="amount"),
         Index("ix_funding_donations_request_created", "funding_request_id", "created_at", "id"),
         Index("ix_funding_donations_donor", "donor_id"),
+        # "Has this donor already given to this request?" (supporters) and the ledger sums.
+        Index("ix_funding_donations_request_donor", "funding_request_id", "donor_id", "status"),
+        # The reconciliation sweep walks pending (and refunding) donations by age.
+        Index("ix_funding_donations_status_created", "status", "created_at"),
     )
 
     funding_request_id: Mapped[uuid.UUID] = mapped_column(
@@ -72,3 +76,9 @@ class FundingDonation(UUIDPrimaryKey, Timestamps, Base):
     status: Mapped[str] = mapped_column(String(20), default="pending", server_default="pending")
     provider: Mapped[str | None] = mapped_column(String(20))
     provider_payment_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    provider_refund_id: Mapped[str | None] = mapped_column(String(255))
+    succeeded_at: Mapped[datetime | None]
+    # Set when a refund was asked of the provider; the money leaves the totals only when the
+    # provider confirms it (status `refunded`, `refunded_at`).
+    refund_requested_at: Mapped[datetime | None]
+    refunded_at: Mapped[datetime | None]

@@ -1,0 +1,658 @@
+"""Donations and the money: donate, confirm, settle (succeeded, failed, refunded), cancel with
+refunds, and list. (The ledger check lives in `ledger.py`.)
+
+Every change of a donation's state goes through one of the `settle_*` functions. Each moves the
+donation with a guarded UPDATE (`... WHERE status IN (<states it may leave>)`) while the
+request row is locked, and changes the totals only if that UPDATE changed a row: a webhook
+delivered twice, a confirmation racing its webhook or a replayed job therefore count once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import distinct, exists, func, or_, select, true, tuple_
+from sqlalchemy import update as sql_update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from peal.auth.dependencies import is_admin
+from peal.config import Settings
+from peal.core.errors import Conflict, Forbidden, NotFound
+from peal.core.schemas import Cursor, encode_cursor
+from peal.db import after_commit, utcnow
+from peal.email.service import queue_email
+from peal.funding.models import FundingDonation, FundingRequest
+from peal.funding.schemas import DonateBody, DonationOut, DonationResult, FundingRequestOut
+from peal.funding.service import (
+    NO_SYNC,
+    get_managed_request,
+    get_request,
+    present_donation,
+    present_request,
+    rowcount,
+    today,
+)
+from peal.notifications.service import notify, notify_many
+from peal.payments.providers import CURRENCY, Payment, provider_for, to_cents
+from peal.settings.service import get_settings_for
+from peal.users.models import User
+
+log = structlog.get_logger("peal.funding")
+
+
+def money_text(amount: Decimal) -> str:
+    return f"${amount:,.2f}"
+
+
+def money_json(amount: Decimal) -> int | float:
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
+
+
+# --- donating -----------------------------------------------------------------------------
+
+
+async def donate(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    request_id: uuid.UUID,
+    donor: User,
+    body: DonateBody,
+) -> DonationResult:
+    """Create a donation and its payment at the provider.
+
+    The development provider settles at once, in this transaction (the request row is locked
+    first, so the "is it still active?" check holds until commit). With Stripe the donation
+    stays pending and the answer carries the `clientSecret`; the webhook settles it. The
+    provider call is not made under the request lock: nobody waits on Stripe for it.
+    """
+    provider = provider_for(settings)
+    request, author = await get_request(
+        session, request_id, donor, lock=provider.settles_immediately
+    )
+    if request.author_id == donor.id:
+        raise Forbidden("You cannot donate to your own request", code="own_request")
+    if request.status != "active":
+        raise Conflict(
+            f"This request is {request.status} and no longer accepts donations",
+            code="request_not_active",
+        )
+    donation = FundingDonation(
+        id=uuid.uuid4(),
+        funding_request_id=request.id,
+        donor_id=donor.id,
+        amount=body.amount,
+        message=body.message,
+        is_anonymous=body.is_anonymous,
+        status="pending",
+        provider=provider.name,
+    )
+    session.add(donation)
+    await session.flush()
+    payment = await provider.create_payment(
+        donation_id=donation.id,
+        request_id=request.id,
+        amount=body.amount,
+        description=f"PEAL donation to “{request.title}”",
+    )
+    donation.provider_payment_id = payment.id
+    await session.flush()
+    await apply_payment(session, settings, donation.id, payment)
+    await session.refresh(donation)
+    await session.refresh(request)
+    return DonationResult(
+        donation=present_donation(donation, donor, donor),
+        request=present_request(request, author),
+        provider=provider.name,
+        client_secret=payment.client_secret if donation.status == "pending" else None,
+        payment_intent_id=payment.id if provider.name == "stripe" else None,
+    )
+
+
+async def apply_payment(
+    session: AsyncSession, settings: Settings, donation_id: uuid.UUID, payment: Payment
+) -> None:
+    """Bring a donation in line with what the provider says of its payment."""
+    if payment.status == "succeeded":
+        await settle_succeeded(session, settings, donation_id, payment=payment)
+    elif payment.status == "failed":
+        await settle_failed(session, donation_id)
+
+
+async def confirm_donation(
+    session: AsyncSession,
+    settings: Settings,
+    viewer: User,
+    *,
+    donation_id: uuid.UUID | None,
+    payment_id: str | None,
+) -> tuple[DonationOut, FundingRequestOut]:
+    """The client says it finished paying: ask the provider, never the client, and settle.
+
+    Safe to repeat and to race the webhook: settling is guarded and counts once.
+    """
+    condition = (
+        FundingDonation.id == donation_id
+        if donation_id is not None
+        else FundingDonation.provider_payment_id == payment_id
+    )
+    query = select(FundingDonation).where(condition)
+    if not is_admin(viewer):
+        query = query.where(FundingDonation.donor_id == viewer.id)
+    donation = await session.scalar(query)
+    if donation is None:
+        raise NotFound("Donation not found", code="donation_not_found")
+    if donation.status in ("pending", "failed") and donation.provider_payment_id:
+        provider = provider_for(settings, donation.provider or settings.payment_provider)  # type: ignore[arg-type]
+        payment = await provider.get_payment(donation.provider_payment_id)
+        await apply_payment(session, settings, donation.id, payment)
+        await session.refresh(donation)
+    # Not through the visibility check: whoever gave to a request may see what became of it.
+    request = await session.get(FundingRequest, donation.funding_request_id)
+    assert request is not None  # money rows are never deleted
+    await session.refresh(request)
+    author = await session.get(User, request.author_id)
+    donor = await session.get(User, donation.donor_id)
+    assert author is not None
+    return present_donation(donation, donor, viewer), present_request(request, author)
+
+
+# --- settling -----------------------------------------------------------------------------
+
+
+async def _lock_request_of(
+    session: AsyncSession, donation_id: uuid.UUID
+) -> tuple[FundingDonation, FundingRequest] | None:
+    """The donation and its request, the request row locked (FOR UPDATE on PostgreSQL; SQLite
+    serialises writers): every settlement of one request happens one after the other."""
+    request_id = await session.scalar(
+        select(FundingDonation.funding_request_id).where(FundingDonation.id == donation_id)
+    )
+    if request_id is None:
+        return None
+    request = await session.scalar(
+        select(FundingRequest)
+        .where(FundingRequest.id == request_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    donation = await session.scalar(
+        select(FundingDonation)
+        .where(FundingDonation.id == donation_id)
+        .execution_options(populate_existing=True)
+    )
+    assert request is not None and donation is not None  # money rows are never deleted
+    return donation, request
+
+
+def _amount_matches(donation: FundingDonation, payment: Payment | None) -> bool:
+    if payment is None or payment.amount_cents == 0:  # nothing to compare (development)
+        return True
+    return payment.amount_cents == to_cents(donation.amount) and payment.currency == CURRENCY
+
+
+async def settle_succeeded(
+    session: AsyncSession,
+    settings: Settings,
+    donation_id: uuid.UUID,
+    *,
+    payment: Payment | None = None,
+) -> bool:
+    """The payment went through: count it, once. Returns whether this call counted it.
+
+    A failed donation may still succeed (the payer retried with another card); a succeeded
+    one is never counted again, a refunded one never revived.
+    """
+    locked = await _lock_request_of(session, donation_id)
+    if locked is None:
+        return False
+    donation, request = locked
+    if not _amount_matches(donation, payment):
+        log.error(
+            "payment_amount_mismatch",
+            donation_id=str(donation.id),
+            expected_cents=to_cents(donation.amount),
+            paid_cents=payment.amount_cents if payment else None,
+        )
+        return False
+    moved = await session.execute(
+        sql_update(FundingDonation)
+        .where(
+            FundingDonation.id == donation.id,
+            FundingDonation.status.in_(("pending", "failed")),
+        )
+        .values(status="succeeded", succeeded_at=utcnow(), updated_at=utcnow()),
+        execution_options=NO_SYNC,
+    )
+    if rowcount(moved) == 0:
+        return False
+    returning_donor = await session.scalar(
+        select(
+            exists().where(
+                FundingDonation.funding_request_id == request.id,
+                FundingDonation.donor_id == donation.donor_id,
+                FundingDonation.status == "succeeded",
+                FundingDonation.id != donation.id,
+            )
+        )
+    )
+    await session.execute(
+        sql_update(FundingRequest)
+        .where(FundingRequest.id == request.id)
+        .values(
+            # ROUND: exact on PostgreSQL's NUMERIC; on SQLite (REAL storage) it snaps every
+            # total back to whole cents so float error never accumulates.
+            current_amount=func.round(FundingRequest.current_amount + donation.amount, 2),
+            supporters_count=FundingRequest.supporters_count + (0 if returning_donor else 1),
+            updated_at=utcnow(),
+        ),
+        execution_options=NO_SYNC,
+    )
+    await session.refresh(request)
+    await session.refresh(donation)
+    # Money is safe from here on: what follows only tells people about it (not about money
+    # that is on its way back to the donor).
+    if request.status != "cancelled":
+        await _notify_donation(session, settings, request, donation)
+    await mark_funded_if_reached(session, request)
+    if request.status == "cancelled":
+        # Paid after the request was cancelled (a payment already under way): give it back.
+        await request_refunds(session, settings, request, [donation])
+    return True
+
+
+async def settle_failed(session: AsyncSession, donation_id: uuid.UUID) -> bool:
+    """The payment failed or was cancelled. Only a pending donation can fail: a late
+    `payment_failed` after `succeeded` changes nothing."""
+    result = await session.execute(
+        sql_update(FundingDonation)
+        .where(FundingDonation.id == donation_id, FundingDonation.status == "pending")
+        .values(status="failed", updated_at=utcnow()),
+        execution_options=NO_SYNC,
+    )
+    return rowcount(result) > 0
+
+
+async def settle_refunded(
+    session: AsyncSession, donation_id: uuid.UUID, refund_id: str | None
+) -> bool:
+    """The provider confirmed the refund: the money leaves the totals, once, and the
+    supporters are recounted exactly. A refund of a payment we never counted (it arrived
+    before its success) just closes the donation."""
+    locked = await _lock_request_of(session, donation_id)
+    if locked is None:
+        return False
+    donation, request = locked
+    now = utcnow()
+    moved = await session.execute(
+        sql_update(FundingDonation)
+        .where(FundingDonation.id == donation.id, FundingDonation.status == "succeeded")
+        .values(
+            status="refunded",
+            refunded_at=now,
+            provider_refund_id=refund_id or donation.provider_refund_id,
+            updated_at=now,
+        ),
+        execution_options=NO_SYNC,
+    )
+    if rowcount(moved) == 0:
+        closed = await session.execute(
+            sql_update(FundingDonation)
+            .where(
+                FundingDonation.id == donation.id,
+                FundingDonation.status.in_(("pending", "failed")),
+            )
+            .values(status="refunded", refunded_at=now, updated_at=now),
+            execution_options=NO_SYNC,
+        )
+        return rowcount(closed) > 0
+    donors = (
+        select(func.count(distinct(FundingDonation.donor_id)))
+        .where(
+            FundingDonation.funding_request_id == request.id,
+            FundingDonation.status == "succeeded",
+        )
+        .scalar_subquery()
+    )
+    await session.execute(
+        sql_update(FundingRequest)
+        .where(FundingRequest.id == request.id)
+        .values(
+            current_amount=func.round(FundingRequest.current_amount - donation.amount, 2),
+            supporters_count=donors,
+            updated_at=now,
+        ),
+        execution_options=NO_SYNC,
+    )
+    return True
+
+
+async def find_donation_by_payment(session: AsyncSession, payment_id: str) -> uuid.UUID | None:
+    found: uuid.UUID | None = await session.scalar(
+        select(FundingDonation.id).where(FundingDonation.provider_payment_id == payment_id)
+    )
+    return found
+
+
+# --- funded -------------------------------------------------------------------------------
+
+
+async def mark_funded_if_reached(session: AsyncSession, request: FundingRequest) -> bool:
+    """`active → funded` when the raised amount reaches the goal: a guarded UPDATE, so under
+    any concurrency exactly one transaction flips it and sends the news."""
+    result = await session.execute(
+        sql_update(FundingRequest)
+        .where(
+            FundingRequest.id == request.id,
+            FundingRequest.status == "active",
+            FundingRequest.deadline >= today(),
+            FundingRequest.current_amount >= FundingRequest.goal_amount,
+        )
+        .values(status="funded", updated_at=utcnow()),
+        execution_options=NO_SYNC,
+    )
+    if rowcount(result) == 0:
+        return False
+    await session.refresh(request)
+    await _notify_funded(session, request)
+    return True
+
+
+async def donor_ids(session: AsyncSession, request_id: uuid.UUID) -> list[uuid.UUID]:
+    """Everyone whose money is in the request now (anonymous donors included: the news is
+    for them)."""
+    rows = await session.scalars(
+        select(FundingDonation.donor_id)
+        .where(
+            FundingDonation.funding_request_id == request_id,
+            FundingDonation.status == "succeeded",
+        )
+        .distinct()
+    )
+    return list(rows.all())
+
+
+# --- notifications ------------------------------------------------------------------------
+
+
+async def _notify_donation(
+    session: AsyncSession, settings: Settings, request: FundingRequest, donation: FundingDonation
+) -> None:
+    """Tell the author. An anonymous donor is never named, in the notification or the email."""
+    donor = None if donation.is_anonymous else await session.get(User, donation.donor_id)
+    who = donor.name if donor is not None else "An anonymous supporter"
+    data: dict[str, Any] = {
+        "requestId": str(request.id),
+        "donationId": str(donation.id),
+        "amount": money_json(donation.amount),
+        "isAnonymous": donation.is_anonymous,
+    }
+    if donor is not None:
+        data["donorId"] = str(donor.id)
+        data["donorName"] = donor.name
+    stored = await notify(
+        session,
+        request.author_id,
+        "donation",
+        f"New donation to “{request.title}”",
+        f"{who} donated {money_text(donation.amount)}.",
+        data,
+        actor_id=donation.donor_id,
+    )
+    if stored is not None:
+        await _email_donation(session, request, donation, donor)
+
+
+async def _email_donation(
+    session: AsyncSession,
+    request: FundingRequest,
+    donation: FundingDonation,
+    donor: User | None,
+) -> None:
+    author = await session.get(User, request.author_id)
+    if author is None or not author.is_active or not author.email_verified:
+        return  # an unverified address may not be its owner's: never mail it money news
+    preferences = await get_settings_for(session, author.id)
+    if not preferences.email_notifications:
+        return
+    queue_email(
+        session,
+        to=author.email,
+        template="donation_received",
+        language=preferences.language,
+        context={
+            "name": author.name,
+            "request_title": request.title,
+            "request_id": str(request.id),
+            "amount": money_text(donation.amount),
+            "donor_name": donor.name if donor is not None else None,
+            "message": donation.message,
+            "current_amount": money_text(request.current_amount),
+            "goal_amount": money_text(request.goal_amount),
+        },
+    )
+
+
+async def _notify_funded(session: AsyncSession, request: FundingRequest) -> None:
+    total = money_text(request.current_amount)
+    data = {"requestId": str(request.id), "amount": money_json(request.current_amount)}
+    await notify(
+        session,
+        request.author_id,
+        "request_funded",
+        f"“{request.title}” is fully funded!",
+        f"Your request reached its goal: {total} raised.",
+        data,
+        email=True,
+    )
+    await notify_many(
+        session,
+        await donor_ids(session, request.id),
+        "request_funded",
+        f"“{request.title}” is fully funded",
+        f"A request you supported reached its goal of {money_text(request.goal_amount)}.",
+        data,
+        actor_id=request.author_id,
+    )
+
+
+# --- cancelling and refunds ---------------------------------------------------------------
+
+
+async def cancel_request(
+    session: AsyncSession, settings: Settings, request_id: uuid.UUID, user: User
+) -> tuple[FundingRequest, User]:
+    """`active → cancelled` by the author or an admin; every succeeded donation is refunded
+    through its provider. Cancelling a cancelled request changes nothing."""
+    request, author = await get_managed_request(session, request_id, user)
+    if request.status != "cancelled":
+        await _cancel(session, settings, request)
+    return request, author
+
+
+async def _cancel(session: AsyncSession, settings: Settings, request: FundingRequest) -> None:
+    """Cancel a locked request, refund its money and tell its donors."""
+    moved = await session.execute(
+        sql_update(FundingRequest)
+        .where(FundingRequest.id == request.id, FundingRequest.status == "active")
+        .values(status="cancelled", updated_at=utcnow()),
+        execution_options=NO_SYNC,
+    )
+    if rowcount(moved) == 0:
+        raise Conflict(
+            f"This request is {request.status}: only an active request can be cancelled",
+            code="request_not_active",
+        )
+    donors = await donor_ids(session, request.id)
+    succeeded = list(
+        (
+            await session.scalars(
+                select(FundingDonation).where(
+                    FundingDonation.funding_request_id == request.id,
+                    FundingDonation.status == "succeeded",
+                )
+            )
+        ).all()
+    )
+    await request_refunds(session, settings, request, succeeded)
+    _cancel_pending_payments_after_commit(session, request.id)
+    await notify_many(
+        session,
+        donors,
+        "request_cancelled",
+        f"“{request.title}” was cancelled",
+        "The request you supported was cancelled: your donation is being refunded.",
+        {"requestId": str(request.id)},
+        actor_id=request.author_id,
+    )
+    await session.refresh(request)
+
+
+async def request_refunds(
+    session: AsyncSession,
+    settings: Settings,
+    request: FundingRequest,
+    donations: list[FundingDonation],
+) -> None:
+    """Ask each donation's provider for a refund, once (`refund_requested_at`).
+
+    A provider that settles at once (development) refunds here; Stripe is asked by a job after
+    commit (no network call under the request lock), and `charge.refunded` settles it.
+    """
+    if not donations:
+        return
+    ids = [donation.id for donation in donations]
+    claimed = set(
+        (
+            await session.scalars(
+                sql_update(FundingDonation)
+                .where(
+                    FundingDonation.id.in_(ids),
+                    FundingDonation.status == "succeeded",
+                    FundingDonation.refund_requested_at.is_(None),
+                )
+                .values(refund_requested_at=utcnow())
+                .returning(FundingDonation.id),
+                execution_options=NO_SYNC,
+            )
+        ).all()
+    )
+    later: list[uuid.UUID] = []
+    for donation in donations:
+        if donation.id not in claimed:
+            continue
+        provider = provider_for(settings, donation.provider or settings.payment_provider)  # type: ignore[arg-type]
+        if provider.settles_immediately:
+            refund = await provider.refund_payment(
+                donation_id=donation.id,
+                payment_id=donation.provider_payment_id or "",
+                amount=donation.amount,
+            )
+            await settle_refunded(session, donation.id, refund.id)
+        else:
+            later.append(donation.id)
+    if later:
+        _refund_after_commit(session, later)
+    log.info("refunds_requested", request_id=str(request.id), count=len(claimed))
+
+
+def _refund_after_commit(session: AsyncSession, donation_ids: list[uuid.UUID]) -> None:
+    from peal.funding.tasks import refund_donation
+
+    async def enqueue() -> None:
+        for donation_id in donation_ids:
+            await refund_donation.kiq(str(donation_id))
+
+    after_commit(session, enqueue)
+
+
+def _cancel_pending_payments_after_commit(session: AsyncSession, request_id: uuid.UUID) -> None:
+    from peal.funding.tasks import cancel_pending_payments
+
+    async def enqueue() -> None:
+        await cancel_pending_payments.kiq(str(request_id))
+
+    after_commit(session, enqueue)
+
+
+async def cancel_requests_of_author(
+    session: AsyncSession, settings: Settings, author_id: uuid.UUID
+) -> int:
+    """Cancel (and refund) every active request of `author_id`: for account deletion or a
+    ban, instead of a bare status change that would keep the donors' money."""
+    requests = list(
+        (
+            await session.scalars(
+                select(FundingRequest)
+                .where(FundingRequest.author_id == author_id, FundingRequest.status == "active")
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+    )
+    for request in requests:
+        await _cancel(session, settings, request)
+    return len(requests)
+
+
+# --- listing ------------------------------------------------------------------------------
+
+
+def _visible_donations(viewer: User | None) -> Any:
+    """Settled money (succeeded, refunded) for everyone; a donor also sees her own pending or
+    failed attempts; admins see everything."""
+    settled = FundingDonation.status.in_(("succeeded", "refunded"))
+    if is_admin(viewer):
+        return true()
+    if viewer is None:
+        return settled
+    return or_(settled, FundingDonation.donor_id == viewer.id)
+
+
+@dataclass(frozen=True)
+class DonationPage:
+    items: list[DonationOut]
+    total: int
+    next_cursor: str | None
+
+
+async def list_donations(
+    session: AsyncSession,
+    request_id: uuid.UUID,
+    viewer: User | None,
+    *,
+    limit: int,
+    offset: int,
+    cursor: Cursor | None,
+) -> DonationPage:
+    """A request's donations, newest first: three queries whatever the page size. After a
+    `cursor` the page starts past it (keyset), otherwise at `offset`."""
+    request, _author = await get_request(session, request_id, viewer)
+    conditions = [FundingDonation.funding_request_id == request.id, _visible_donations(viewer)]
+    total = (
+        await session.execute(select(func.count()).select_from(FundingDonation).where(*conditions))
+    ).scalar_one()
+    query = (
+        select(FundingDonation, User)
+        .join(User, User.id == FundingDonation.donor_id)
+        .where(*conditions)
+        .order_by(FundingDonation.created_at.desc(), FundingDonation.id.desc())
+    )
+    if cursor is not None:
+        query = query.where(
+            tuple_(FundingDonation.created_at, FundingDonation.id) < (cursor.created_at, cursor.id)
+        )
+    else:
+        query = query.offset(offset)
+    rows = list((await session.execute(query.limit(limit + 1))).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1][0]
+        next_cursor = encode_cursor(last.created_at, last.id)
+    items = [present_donation(donation, donor, viewer) for donation, donor in rows]
+    return DonationPage(items, total, next_cursor)

@@ -1,0 +1,268 @@
+"""The FundingRequest and Donation resources as the API shows them, and the funding bodies.
+
+Money (API.md): a JSON number with at most two decimals on the wire, an exact `Decimal` inside.
+A string, a boolean, NaN, Infinity, a third decimal or an amount out of range is a 422.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from peal.core.schemas import CamelModel, Pagination, UTCTimestamp
+from peal.core.text import strip_html
+from peal.users.schemas import UserSummary
+
+TITLE_MAX = 255
+DESCRIPTION_MAX = 10_000
+CATEGORY_MAX = 100
+MESSAGE_MAX = 1000
+URL_MAX = 2048
+MIN_GOAL = Decimal("100.00")
+MAX_GOAL = Decimal("10000000.00")
+MIN_DONATION = Decimal("1.00")
+MAX_DONATION = Decimal("1000000.00")
+
+RequestStatus = Literal["active", "funded", "expired", "cancelled"]
+DonationStatus = Literal["pending", "succeeded", "failed", "refunded"]
+ProviderName = Literal["development", "stripe"]
+
+
+def _json_number(value: Any) -> Any:
+    """Only a JSON number is money: "25.50" (a string) or true are refused, not coerced."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a number")
+    return value
+
+
+def _money_out(value: Decimal) -> int | float:
+    """A JSON number: 5000 for whole amounts, 25.5 otherwise. A two-decimal amount below
+    10^13 converts to the float whose shortest form is that amount: no cent is ever lost."""
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+MoneyOut = Annotated[
+    Decimal,
+    PlainSerializer(_money_out, return_type=int | float, when_used="always"),
+    WithJsonSchema({"type": "number", "description": "US dollars, at most two decimals"}),
+]
+
+
+def _money_in(minimum: Decimal, maximum: Decimal, example: float) -> tuple[Any, ...]:
+    return (
+        BeforeValidator(_json_number),
+        Field(ge=minimum, le=maximum, decimal_places=2, allow_inf_nan=False),
+        WithJsonSchema(
+            {
+                "type": "number",
+                "minimum": float(minimum),
+                "maximum": float(maximum),
+                "multipleOf": 0.01,
+                "description": "US dollars: a JSON number with at most two decimals",
+                "examples": [example],
+            }
+        ),
+    )
+
+
+GoalAmount = Annotated[Decimal, *_money_in(MIN_GOAL, MAX_GOAL, 5000)]
+DonationAmount = Annotated[Decimal, *_money_in(MIN_DONATION, MAX_DONATION, 25.5)]
+
+
+def to_date(value: Any) -> Any:
+    """API.md: a date field accepts a date or a datetime; a datetime counts by its UTC day."""
+    if isinstance(value, str) and len(value) > 10:
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value  # let pydantic say what is wrong
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    return value
+
+
+def _text(limit: int, *, required: bool) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        cleaned = strip_html(value)
+        if required and not cleaned:
+            raise ValueError("must not be empty")
+        if len(cleaned) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return cleaned or None
+
+    return AfterValidator(check)
+
+
+def _category(value: str | None) -> str | None:
+    if value is None:
+        return None
+    cleaned = " ".join(strip_html(value).split()).lower()
+    if len(cleaned) > CATEGORY_MAX:
+        raise ValueError(f"must be at most {CATEGORY_MAX} characters")
+    return cleaned or None
+
+
+def _url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > URL_MAX:
+        raise ValueError(f"must be at most {URL_MAX} characters")
+    return value
+
+
+Title = Annotated[str, _text(TITLE_MAX, required=True), Field(examples=["Open my bakery"])]
+Description = Annotated[
+    str,
+    _text(DESCRIPTION_MAX, required=True),
+    Field(examples=["An oven and a first month of flour to open a neighbourhood bakery."]),
+]
+Category = Annotated[str | None, AfterValidator(_category), Field(examples=["business"])]
+ImageUrl = Annotated[
+    str | None,
+    AfterValidator(_url),
+    Field(examples=["https://cdn.peal.app/uploads/2f1c.../cover.jpg"]),
+]
+Deadline = Annotated[date, BeforeValidator(to_date), Field(examples=["2026-12-31"])]
+DonationMessage = Annotated[
+    str | None, _text(MESSAGE_MAX, required=False), Field(examples=["Go for it!"])
+]
+
+
+class FundingRequestCreate(CamelModel):
+    """A new request: `goalAmount` ≥ 100.00, `deadline` after today and at most 90 days away,
+    `coverImageUrl` an image you uploaded. Any other field (status, amounts...) is ignored."""
+
+    title: Title
+    description: Description
+    category: Category = None
+    cover_image_url: ImageUrl = None
+    goal_amount: GoalAmount
+    deadline: Deadline
+
+
+class FundingRequestUpdate(CamelModel):
+    """The fields an author may change; only those sent change. `goalAmount` and `deadline`
+    follow the creation rules, and the goal never drops below what was raised."""
+
+    title: Title | None = None
+    description: Description | None = None
+    category: Category = None
+    cover_image_url: ImageUrl = None
+    goal_amount: GoalAmount | None = None
+    deadline: Deadline | None = None
+
+    @field_validator("title", "description", "goal_amount", "deadline")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Validators do not run on defaults: this sees only a null actually sent.
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+
+class DonateBody(CamelModel):
+    amount: DonationAmount
+    message: DonationMessage = None
+    is_anonymous: bool = Field(default=False, examples=[False])
+
+
+class DonationIntentBody(DonateBody):
+    """`POST /api/payments/create-donation-intent`: the donate body plus the request id."""
+
+    request_id: uuid.UUID = Field(examples=[uuid.UUID(int=7)])
+
+
+class ConfirmDonationBody(CamelModel):
+    """Name the donation by its id, or by the provider's payment id (`pi_...`)."""
+
+    donation_id: uuid.UUID | None = Field(default=None, examples=[uuid.UUID(int=9)])
+    payment_intent_id: str | None = Field(
+        default=None, max_length=255, examples=["pi_3Q0abcDEF123"]
+    )
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> ConfirmDonationBody:
+        if self.donation_id is None and not self.payment_intent_id:
+            raise ValueError("donationId or paymentIntentId is required")
+        return self
+
+
+class DonationOut(CamelModel):
+    """`donor` is null on an anonymous donation, except for the donor herself and admins."""
+
+    id: uuid.UUID
+    request_id: uuid.UUID
+    amount: MoneyOut = Field(examples=[25.5])
+    message: str | None = Field(default=None, examples=["Go for it!"])
+    is_anonymous: bool = False
+    status: DonationStatus = Field(examples=["succeeded"])
+    donor: UserSummary | None = None
+    created_at: UTCTimestamp
+
+
+class FundingRequestOut(CamelModel):
+    id: uuid.UUID
+    title: str = Field(examples=["Open my bakery"])
+    description: str
+    cover_image_url: str | None = None
+    category: str | None = Field(default=None, examples=["business"])
+    goal_amount: MoneyOut = Field(examples=[5000])
+    current_amount: MoneyOut = Field(examples=[1250.5])
+    supporters_count: int = Field(examples=[31])
+    status: RequestStatus = Field(examples=["active"])
+    deadline: date = Field(examples=["2026-12-31"])
+    author_id: uuid.UUID
+    author: UserSummary
+    progress: float = Field(ge=0, le=1, examples=[0.2501], description="Raised / goal, 0..1")
+    created_at: UTCTimestamp
+    updated_at: UTCTimestamp
+
+
+class FundingRequestDetail(FundingRequestOut):
+    """The detail view adds the latest succeeded donations (anonymous donors hidden)."""
+
+    recent_donations: list[DonationOut] = Field(default_factory=list)
+
+
+class FundingRequestEnvelope(CamelModel):
+    request: FundingRequestDetail
+
+
+class DonationResult(CamelModel):
+    """The answer to a donation: the donation, the request as it now stands, and what the
+    client needs to finish paying (`clientSecret` for Stripe Elements; null when the
+    development provider already settled it)."""
+
+    donation: DonationOut
+    request: FundingRequestOut
+    provider: ProviderName = Field(examples=["stripe"])
+    client_secret: str | None = Field(default=None, examples=["pi_3Q0abc_secret_XYZ"])
+    payment_intent_id: str | None = Field(default=None, examples=["pi_3Q0abcDEF123"])
+
+
+class ConfirmDonationResult(CamelModel):
+    donation: DonationOut
+    request: FundingRequestOut
+
+
+class DonationsEnvelope(CamelModel):
+    """`GET /api/payments/donations/:requestId`: `{"donations": [...], "pagination"}`."""
+
+    donations: list[DonationOut]
+    pagination: Pagination

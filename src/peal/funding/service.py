@@ -1,0 +1,401 @@
+"""The rules of funding requests: who may raise funds, the goal and deadline rules, the
+forward-only status, listing and presenting. Donations and the money live in `donations.py`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, false, func, or_, select, true
+from sqlalchemy import update as sql_update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from peal.auth.dependencies import is_admin
+from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from peal.db import utcnow
+from peal.funding.models import FundingDonation, FundingRequest
+from peal.funding.schemas import (
+    MIN_GOAL,
+    DonationOut,
+    FundingRequestCreate,
+    FundingRequestDetail,
+    FundingRequestOut,
+)
+from peal.uploads.service import mark_in_use, resolve_owned_upload
+from peal.users.models import User
+from peal.users.schemas import UserSummary
+
+FUNDRAISER_ROLES = ("woman", "admin")
+MAX_DEADLINE_DAYS = 90
+RECENT_DONATIONS = 5
+NO_SYNC = {"synchronize_session": False}
+
+
+def today() -> date:
+    """Deadlines are calendar days in UTC: a request is open through its deadline day."""
+    return utcnow().date()
+
+
+def rowcount(result: Any) -> int:
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+# --- visibility and policies -------------------------------------------------------------
+
+
+def author_visible(viewer: User | None) -> ColumnElement[bool]:
+    """SQL condition on the author `User`: banned, deleted and private authors' requests are
+    seen only by themselves and admins (as their videos are)."""
+    if is_admin(viewer):
+        return true()
+    active = and_(User.is_banned == false(), User.deleted_at.is_(None))
+    if viewer is None:
+        return and_(active, User.is_public == true())
+    return and_(active, or_(User.is_public == true(), User.id == viewer.id))
+
+
+def may_manage(request: FundingRequest, user: User) -> bool:
+    """The author, or an admin."""
+    return request.author_id == user.id or is_admin(user)
+
+
+def effective_status(request: FundingRequest) -> str:
+    """An active request past its deadline is expired, even before the sweeper writes it."""
+    if request.status == "active" and request.deadline < today():
+        return "expired"
+    return request.status
+
+
+async def get_request(
+    session: AsyncSession, request_id: uuid.UUID, viewer: User | None, *, lock: bool = False
+) -> tuple[FundingRequest, User]:
+    """The request and its author, or 404 when it does not exist or is hidden from `viewer`.
+
+    A request found past its deadline is expired on the spot.
+    """
+    query = (
+        select(FundingRequest, User)
+        .join(User, User.id == FundingRequest.author_id)
+        .where(FundingRequest.id == request_id, author_visible(viewer))
+        .execution_options(populate_existing=True)
+    )
+    if lock:
+        query = query.with_for_update(of=FundingRequest)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound("Funding request not found", code="request_not_found")
+    request, author = row
+    await expire_if_overdue(session, request)
+    return request, author
+
+
+async def get_managed_request(
+    session: AsyncSession, request_id: uuid.UUID, user: User
+) -> tuple[FundingRequest, User]:
+    """A request `user` may change, locked: 404 if hidden, 403 if not hers."""
+    request, author = await get_request(session, request_id, user, lock=True)
+    if not may_manage(request, user):
+        raise Forbidden("Only the author can change this request", code="not_author")
+    return request, author
+
+
+async def expire_if_overdue(session: AsyncSession, request: FundingRequest) -> None:
+    if request.status != "active" or request.deadline >= today():
+        return
+    await session.execute(
+        sql_update(FundingRequest)
+        .where(
+            FundingRequest.id == request.id,
+            FundingRequest.status == "active",
+            FundingRequest.deadline < today(),
+        )
+        .values(status="expired", updated_at=utcnow()),
+        execution_options=NO_SYNC,
+    )
+    await session.refresh(request)
+
+
+async def expire_overdue_requests(session: AsyncSession) -> int:
+    """The periodic sweep: every active request past its deadline becomes expired."""
+    result = await session.execute(
+        sql_update(FundingRequest)
+        .where(FundingRequest.status == "active", FundingRequest.deadline < today())
+        .values(status="expired", updated_at=utcnow()),
+        execution_options=NO_SYNC,
+    )
+    return rowcount(result)
+
+
+# --- presenting ---------------------------------------------------------------------------
+
+
+def summary(user: User) -> UserSummary:
+    return UserSummary(id=user.id, name=user.name, avatar_url=user.avatar_url)
+
+
+def progress(request: FundingRequest) -> float:
+    if request.goal_amount <= 0:
+        return 0.0
+    ratio = request.current_amount / request.goal_amount
+    return float(min(Decimal(1), ratio).quantize(Decimal("0.0001")))
+
+
+def present_request(request: FundingRequest, author: User) -> FundingRequestOut:
+    return FundingRequestOut(
+        id=request.id,
+        title=request.title,
+        description=request.description,
+        cover_image_url=request.cover_image_url,
+        category=request.category,
+        goal_amount=request.goal_amount,
+        current_amount=request.current_amount,
+        supporters_count=request.supporters_count,
+        status=effective_status(request),
+        deadline=request.deadline,
+        author_id=request.author_id,
+        author=summary(author),
+        progress=progress(request),
+        created_at=request.created_at,
+        updated_at=request.updated_at,
+    )
+
+
+def may_see_donor(donation: FundingDonation, viewer: User | None) -> bool:
+    """An anonymous donor is known only to herself and to admins."""
+    if not donation.is_anonymous:
+        return True
+    return viewer is not None and (viewer.id == donation.donor_id or is_admin(viewer))
+
+
+def present_donation(
+    donation: FundingDonation, donor: User | None, viewer: User | None
+) -> DonationOut:
+    return DonationOut(
+        id=donation.id,
+        request_id=donation.funding_request_id,
+        amount=donation.amount,
+        message=donation.message,
+        is_anonymous=donation.is_anonymous,
+        status=donation.status,
+        donor=summary(donor) if donor is not None and may_see_donor(donation, viewer) else None,
+        created_at=donation.created_at,
+    )
+
+
+async def recent_donations(
+    session: AsyncSession, request_id: uuid.UUID, viewer: User | None
+) -> list[DonationOut]:
+    rows = await session.execute(
+        select(FundingDonation, User)
+        .join(User, User.id == FundingDonation.donor_id)
+        .where(
+            FundingDonation.funding_request_id == request_id,
+            FundingDonation.status == "succeeded",
+        )
+        .order_by(FundingDonation.created_at.desc(), FundingDonation.id.desc())
+        .limit(RECENT_DONATIONS)
+    )
+    return [present_donation(donation, donor, viewer) for donation, donor in rows]
+
+
+async def request_detail(
+    session: AsyncSession, request: FundingRequest, author: User, viewer: User | None
+) -> FundingRequestDetail:
+    base = present_request(request, author)
+    return FundingRequestDetail(
+        **base.model_dump(), recent_donations=await recent_donations(session, request.id, viewer)
+    )
+
+
+# --- creating and changing ----------------------------------------------------------------
+
+
+def check_deadline(deadline: date, created_on: date) -> None:
+    """After today, and at most 90 days after the request was created."""
+    if deadline <= today():
+        raise ValidationFailed("deadline", "The deadline must be after today")
+    latest = created_on + timedelta(days=MAX_DEADLINE_DAYS)
+    if deadline > latest:
+        raise ValidationFailed(
+            "deadline",
+            f"The deadline must be at most {MAX_DEADLINE_DAYS} days from creation "
+            f"(on or before {latest.isoformat()})",
+        )
+
+
+async def _cover_image(session: AsyncSession, url: str | None, owner_id: uuid.UUID) -> str | None:
+    if url is None:
+        return None
+    upload = await resolve_owned_upload(session, url, owner_id, "image", field="coverImageUrl")
+    await mark_in_use(session, [upload.id])
+    return upload.url or upload.key
+
+
+async def create_request(
+    session: AsyncSession, author: User, body: FundingRequestCreate
+) -> FundingRequest:
+    check_deadline(body.deadline, today())
+    request = FundingRequest(
+        id=uuid.uuid4(),
+        title=body.title,
+        description=body.description,
+        category=body.category,
+        cover_image_url=await _cover_image(session, body.cover_image_url, author.id),
+        goal_amount=body.goal_amount,
+        current_amount=Decimal("0.00"),
+        supporters_count=0,
+        author_id=author.id,
+        status="active",
+        deadline=body.deadline,
+    )
+    session.add(request)
+    await session.flush()
+    return request
+
+
+async def update_request(
+    session: AsyncSession, request_id: uuid.UUID, user: User, changes: dict[str, Any]
+) -> tuple[FundingRequest, User]:
+    """Apply the whitelisted `changes` (already validated) of the author or an admin."""
+    request, author = await get_managed_request(session, request_id, user)
+    for field in ("title", "description", "category"):
+        if field in changes:
+            setattr(request, field, changes[field])
+    if "cover_image_url" in changes and changes["cover_image_url"] != request.cover_image_url:
+        request.cover_image_url = await _cover_image(session, changes["cover_image_url"], user.id)
+    money_changes = {key: changes[key] for key in ("goal_amount", "deadline") if key in changes}
+    if money_changes:
+        if request.status != "active":
+            raise Conflict(
+                "The goal and deadline can change only while the request is active",
+                code="request_not_active",
+            )
+        if "deadline" in money_changes:
+            check_deadline(money_changes["deadline"], request.created_at.date())
+            request.deadline = money_changes["deadline"]
+        if "goal_amount" in money_changes:
+            goal: Decimal = money_changes["goal_amount"]
+            if goal < max(MIN_GOAL, request.current_amount):
+                raise ValidationFailed(
+                    "goalAmount",
+                    f"The goal cannot be below what was already raised ({request.current_amount})",
+                )
+            request.goal_amount = goal
+    request.updated_at = utcnow()
+    await session.flush()
+    if "goal_amount" in money_changes:
+        # Lowered to what was raised: that is funded, exactly once.
+        from peal.funding.donations import mark_funded_if_reached
+
+        await mark_funded_if_reached(session, request)
+    return request, author
+
+
+async def delete_request(session: AsyncSession, request_id: uuid.UUID, user: User) -> None:
+    """Only a request nobody ever gave to may go: money records are never deleted."""
+    request, _author = await get_managed_request(session, request_id, user)
+    has_donations = await session.scalar(
+        select(exists().where(FundingDonation.funding_request_id == request.id))
+    )
+    if has_donations:
+        raise Conflict(
+            "This request has received donations: cancel it instead",
+            code="request_has_donations",
+        )
+    await session.execute(
+        delete(FundingRequest).where(FundingRequest.id == request.id), execution_options=NO_SYNC
+    )
+
+
+# --- listing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestFilters:
+    status: str | None = None
+    category: str | None = None
+    author_id: uuid.UUID | None = None
+    search: str | None = None
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own `%`, `_` and `\\` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _status_condition(status: str) -> ColumnElement[bool]:
+    """By the status a reader sees: an active request past its deadline counts as expired."""
+    overdue = FundingRequest.deadline < today()
+    if status == "active":
+        return and_(FundingRequest.status == "active", ~overdue)
+    if status == "expired":
+        return or_(
+            FundingRequest.status == "expired", and_(FundingRequest.status == "active", overdue)
+        )
+    return FundingRequest.status == status
+
+
+def _conditions(filters: RequestFilters, viewer: User | None) -> list[ColumnElement[bool]]:
+    conditions = [author_visible(viewer)]
+    if filters.status:
+        conditions.append(_status_condition(filters.status))
+    if category := " ".join((filters.category or "").split()).lower():
+        conditions.append(FundingRequest.category == category)
+    if filters.author_id is not None:
+        conditions.append(FundingRequest.author_id == filters.author_id)
+    if search := (filters.search or "").strip():
+        pattern = _contains(search)
+        conditions.append(
+            or_(
+                FundingRequest.title.ilike(pattern, escape="\\"),
+                FundingRequest.description.ilike(pattern, escape="\\"),
+            )
+        )
+    return conditions
+
+
+def _with_author() -> Select[FundingRequest, User]:
+    return select(FundingRequest, User).join(User, User.id == FundingRequest.author_id)
+
+
+async def list_requests(
+    session: AsyncSession,
+    filters: RequestFilters,
+    viewer: User | None,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[FundingRequestOut], int]:
+    """Requests matching `filters`, newest first: two queries whatever the page size."""
+    conditions = _conditions(filters, viewer)
+    total = (
+        await session.execute(
+            select(func.count())
+            .select_from(FundingRequest)
+            .join(User, User.id == FundingRequest.author_id)
+            .where(*conditions)
+        )
+    ).scalar_one()
+    if total <= offset:
+        return [], total
+    rows = await session.execute(
+        _with_author()
+        .where(*conditions)
+        .order_by(FundingRequest.created_at.desc(), FundingRequest.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [present_request(request, author) for request, author in rows], total
+
+
+async def requests_by_ids(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[FundingRequest, User]]:
+    rows = await session.execute(_with_author().where(FundingRequest.id.in_(ids)))
+    return {request.id: (request, author) for request, author in rows}

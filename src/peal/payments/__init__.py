@@ -1,0 +1,1 @@
+"""Payments: the provider interface (development, Stripe), the Stripe webhook and the aliases."""

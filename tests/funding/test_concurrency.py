@@ -1,0 +1,144 @@
+"""Concurrent donations on PostgreSQL: every cent counted once, supporters exact, funded once,
+and the ledger agrees. (SQLite serialises writers and is skipped.)"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from peal.funding.ledger import check_ledger
+from tests.conftest import TARGET, AuthedUser
+from tests.funding.helpers import (
+    count_notifications,
+    create_request,
+    donation_rows,
+    get_request,
+    money,
+)
+
+pytestmark = pytest.mark.skipif(TARGET != "postgres", reason="concurrency needs PostgreSQL")
+
+
+def amount_of(n: int) -> Decimal:
+    """1.01, 1.34, 1.67, ... : cents that a float sum would get wrong."""
+    return Decimal("1.01") + Decimal("0.33") * (n % 7)
+
+
+async def post_donation(
+    client: httpx.AsyncClient, donor: AuthedUser, request_id: str, amount: Decimal
+) -> httpx.Response:
+    return await client.post(
+        f"/api/requests/{request_id}/donate",
+        json={"amount": float(amount), "isAnonymous": bool(hash(donor.id) % 2)},
+        headers={**donor.headers, "Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
+async def test_200_concurrent_donations_add_up_to_the_cent(
+    client: httpx.AsyncClient,
+    woman: AuthedUser,
+    make_user: Callable[..., Any],
+    app: FastAPI,
+) -> None:
+    donors = [await make_user("sponsor") for _ in range(200)]
+    amounts = [amount_of(n) for n in range(200)]
+    # The goal is reached part-way: the late donations find the request funded.
+    goal = (sum(amounts, Decimal(0)) * Decimal("0.6")).quantize(Decimal("0.01"))
+    request = await create_request(client, woman, goalAmount=float(goal))
+
+    responses = await asyncio.gather(
+        *(
+            post_donation(client, donor, request["id"], amount)
+            for donor, amount in zip(donors, amounts, strict=True)
+        )
+    )
+
+    accepted = [r for r in responses if r.status_code == 201]
+    refused = [r for r in responses if r.status_code != 201]
+    assert all(r.status_code == 409 for r in refused), [r.text for r in refused[:3]]
+    assert all(r.json()["code"] == "request_not_active" for r in refused)
+    assert accepted, "some donations must get in before the goal"
+    raised = sum((money(r.json()["donation"]["amount"]) for r in accepted), Decimal(0))
+
+    detail = await get_request(client, request["id"])
+    assert money(detail["currentAmount"]) == raised
+    assert raised >= goal
+    assert detail["supportersCount"] == len(accepted)
+    assert detail["status"] == "funded"
+    rows = await donation_rows(app, request["id"])
+    assert len(rows) == len(accepted)
+    assert sum((row.amount for row in rows), Decimal(0)) == raised
+    # Funded exactly once: one notification to the author, one to each donor in at the time.
+    author_funded = [n for n in await _funded_notifications(app) if n.user_id == woman.id]
+    assert len(author_funded) == 1
+    assert await count_notifications(app, "request_funded") == 1 + len(accepted)
+    assert await count_notifications(app, "donation") == len(accepted)
+
+    async with app.state.db.sessionmaker() as session:
+        checked, mismatches = await check_ledger(session)
+    assert checked == 1
+    assert mismatches == []
+
+
+async def _funded_notifications(app: FastAPI) -> list[Any]:
+    from sqlalchemy import select
+
+    from peal.notifications.models import Notification
+
+    async with app.state.db.sessionmaker() as session:
+        rows = await session.scalars(
+            select(Notification).where(Notification.type == "request_funded")
+        )
+        return list(rows.all())
+
+
+async def test_concurrent_repeat_donors_count_as_distinct_supporters(
+    client: httpx.AsyncClient,
+    woman: AuthedUser,
+    make_user: Callable[..., Any],
+    app: FastAPI,
+) -> None:
+    donors = [await make_user("sponsor") for _ in range(20)]
+    request = await create_request(client, woman, goalAmount=1_000_000)
+    jobs = [
+        post_donation(client, donor, request["id"], amount_of(n))
+        for n in range(10)
+        for donor in donors
+    ]
+    responses = await asyncio.gather(*jobs)
+    assert [r.status_code for r in responses] == [201] * 200
+    detail = await get_request(client, request["id"])
+    assert detail["supportersCount"] == 20
+    assert money(detail["currentAmount"]) == sum((amount_of(n) for n in range(10)), Decimal(0)) * 20
+    async with app.state.db.sessionmaker() as session:
+        _checked, mismatches = await check_ledger(session)
+    assert mismatches == []
+
+
+async def test_concurrent_retries_with_one_idempotency_key_pay_once(
+    client: httpx.AsyncClient,
+    woman: AuthedUser,
+    sponsor: AuthedUser,
+    app: FastAPI,
+) -> None:
+    request = await create_request(client, woman, goalAmount=1000)
+    headers = {**sponsor.headers, "Idempotency-Key": "double-click"}
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/api/requests/{request['id']}/donate", json={"amount": 12.34}, headers=headers
+            )
+            for _ in range(20)
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * 20
+    assert len({r.text for r in responses}) == 1
+    assert len(await donation_rows(app, request["id"])) == 1
+    assert (await get_request(client, request["id"]))["currentAmount"] == 12.34
