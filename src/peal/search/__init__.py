@@ -1,0 +1,1 @@
+"""Search domain: one global search over people, videos, funding requests and stories."""

@@ -1,0 +1,60 @@
+"""HTTP route of global search: `GET /api/search?q=`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import StringConstraints
+
+from peal.auth.dependencies import OptionalUser
+from peal.core.schemas import error_responses
+from peal.db import SessionDep
+from peal.search import service
+from peal.search.schemas import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    QUERY_MAX_LENGTH,
+    QUERY_MIN_LENGTH,
+    SearchResults,
+)
+
+router = APIRouter(prefix="/api/search", tags=["Search"])
+
+# Trimmed first, then measured: "  a " is one character, too short.
+SearchQuery = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=QUERY_MIN_LENGTH, max_length=QUERY_MAX_LENGTH
+    ),
+    Query(
+        description=f"What to look for: {QUERY_MIN_LENGTH} to {QUERY_MAX_LENGTH} characters "
+        "(after trimming). Every word must match, case-insensitively.",
+        examples=["bakery lagos"],
+    ),
+]
+PerKindLimit = Annotated[
+    int,
+    Query(ge=1, le=MAX_LIMIT, description=f"Results per kind (1..{MAX_LIMIT})", examples=[5]),
+]
+
+
+@router.get(
+    "",
+    response_model=SearchResults,
+    summary="Search people, videos, funding requests and stories",
+    description="Matches words in names, skills and bios (people), titles, descriptions and "
+    "tags (videos), titles, categories and descriptions (funding requests), titles, "
+    "descriptions and impact (stories). Only what everyone may see is searched: public "
+    "profiles of active accounts and their content, ready videos. Best matches first (a "
+    "title match before a description match), then the newest. Anonymous callers welcome; "
+    "a signed-in caller also gets `isFollowing`, `likedByMe` and `celebratedByMe`.",
+    responses=error_responses(401),
+)
+async def search(
+    session: SessionDep,
+    viewer: OptionalUser,
+    q: SearchQuery,
+    limit: PerKindLimit = DEFAULT_LIMIT,
+) -> SearchResults:
+    return await service.search(session, q, viewer, limit=limit)

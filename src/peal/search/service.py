@@ -1,0 +1,342 @@
+"""Global search over people, videos, funding requests and stories, on either database.
+
+What matches: every word of the query, as the start of a word (PostgreSQL) or anywhere in the
+text (SQLite), in one of the searched fields of a kind; case does not matter. What ranks first:
+matches in the heavier fields (a title before a description), then the newest.
+
+What is searched is the public view, the same for every caller, admins included: public
+profiles of active accounts, and their content (ready videos only). Private profiles, banned or
+deleted accounts and everything they made are left out.
+
+Two backends behind one function, chosen by the session's dialect:
+
+- PostgreSQL: full-text search over `to_tsvector('simple', ...)` documents, each served by a
+  GIN expression index (`search.models`), ranked with `ts_rank` over a weighted document;
+- SQLite: `LIKE` per word (its `%`, `_` and `\\` taken literally), ranked by the weights of
+  the fields each word was found in.
+
+One query per kind, then the domains' own presenters: a fixed number of queries whatever the
+number of results.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    union,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from peal.funding.models import FundingRequest
+from peal.funding.service import author_visible, present_request
+from peal.search.schemas import SearchResults
+from peal.stories.models import SuccessStory
+from peal.stories.service import present_stories
+from peal.users.models import User, UserSkill
+from peal.users.service import present_users
+from peal.videos.models import Video
+from peal.videos.service import present_videos, video_visible
+
+# More words than this add little to a search box query and only cost: the rest are ignored.
+MAX_TERMS = 8
+
+Weight = Literal["A", "B", "C", "D"]
+# SQLite's ranking uses the same weights as PostgreSQL's `ts_rank` letters, in the same order.
+_SQLITE_WEIGHTS: dict[Weight, int] = {"A": 8, "B": 4, "C": 2, "D": 1}
+
+# Constants written into the SQL rather than bound: the query's document must be the very
+# expression of the index for PostgreSQL to use it, whatever plan the statement gets.
+_SIMPLE: ColumnElement[str] = literal_column("'simple'")
+_SPACE: ColumnElement[str] = literal_column("' '")
+_EMPTY: ColumnElement[str] = literal_column("''")
+
+_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
+_WORD_CHARACTER = re.compile(r"[^\W_]")
+
+
+def search_terms(query: str) -> list[str]:
+    """The words of a query, lower-cased, without punctuation at their ends, each once.
+
+    Words with no letter or digit ("&", "--") are dropped: no backend could match them alike.
+    """
+    terms: list[str] = []
+    for raw in query.lower().split():
+        word = _EDGE_PUNCTUATION.sub("", raw)
+        if _WORD_CHARACTER.search(word) and word not in terms:
+            terms.append(word)
+    return terms[:MAX_TERMS]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One searched text of a kind and how much a match in it weighs."""
+
+    text: SQLColumnExpression[Any]
+    weight: Weight
+
+
+# --- the two backends --------------------------------------------------------------------
+
+
+class SqliteSearch:
+    """`LIKE '%word%'` per word and field; every word must be found in some field."""
+
+    def __init__(self, terms: Sequence[str]) -> None:
+        self._patterns = [_contains(term) for term in terms]
+
+    def matches(self, fields: Sequence[Field]) -> ColumnElement[bool]:
+        return and_(
+            *(or_(*(_like(field.text, pattern) for field in fields)) for pattern in self._patterns)
+        )
+
+    def rank(self, fields: Sequence[Field]) -> ColumnElement[Any]:
+        scores = [
+            case((_like(field.text, pattern), _SQLITE_WEIGHTS[field.weight]), else_=0)
+            for pattern in self._patterns
+            for field in fields
+        ]
+        total: ColumnElement[Any] = scores[0]
+        for score in scores[1:]:
+            total = total + score
+        return total
+
+
+class PostgresSearch:
+    """Full-text search: each word a prefix (`'word':*`), all of them required."""
+
+    def __init__(self, terms: Sequence[str]) -> None:
+        prefixes = [f"'{_tsquery_quote(term)}':*" for term in terms]
+        self.all_terms = func.to_tsquery(_SIMPLE, " & ".join(prefixes))
+        self.any_term = func.to_tsquery(_SIMPLE, " | ".join(prefixes))
+
+    def matches(self, fields: Sequence[Field]) -> ColumnElement[bool]:
+        return _weighted_document(fields).bool_op("@@")(self.all_terms)
+
+    def rank(self, fields: Sequence[Field]) -> ColumnElement[Any]:
+        return func.ts_rank(_weighted_document(fields), self.all_terms)
+
+    def document_matches(
+        self, document: ColumnElement[Any], *, any_term: bool = False
+    ) -> ColumnElement[bool]:
+        """An indexed document against the query: the condition the GIN index serves."""
+        return document.bool_op("@@")(self.any_term if any_term else self.all_terms)
+
+
+Backend = SqliteSearch | PostgresSearch
+
+
+def _contains(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _like(text: SQLColumnExpression[Any], pattern: str) -> ColumnElement[bool]:
+    return text.ilike(pattern, escape="\\")
+
+
+def _tsquery_quote(term: str) -> str:
+    """A word as a quoted tsquery lexeme: its quotes doubled and backslashes escaped, so no
+    query text can reach the tsquery syntax (`&`, `|`, `!`, `:`...)."""
+    return term.replace("\\", "\\\\").replace("'", "''")
+
+
+def _tsvector(text: SQLColumnExpression[Any]) -> ColumnElement[Any]:
+    return func.to_tsvector(_SIMPLE, text)
+
+
+def _joined(
+    first: SQLColumnExpression[Any], *others: SQLColumnExpression[Any]
+) -> ColumnElement[Any]:
+    """`a || ' ' || b ...`: the text of an indexed document, as the index writes it."""
+    joined = first
+    for text in others:
+        joined = joined + _SPACE + text
+    return cast(ColumnElement[Any], joined)
+
+
+def _weighted_document(fields: Sequence[Field]) -> ColumnElement[Any]:
+    parts = [
+        func.setweight(
+            _tsvector(func.coalesce(field.text, _EMPTY)), literal_column(f"'{field.weight}'")
+        )
+        for field in fields
+    ]
+    document: ColumnElement[Any] = parts[0]
+    for part in parts[1:]:
+        document = document.op("||")(part)
+    return document
+
+
+def backend_for(session: AsyncSession, terms: Sequence[str]) -> Backend:
+    if session.get_bind().dialect.name == "postgresql":
+        return PostgresSearch(terms)
+    return SqliteSearch(terms)
+
+
+# --- the indexed documents (must stay the expressions of `search.models`) ----------------
+
+
+def users_document() -> ColumnElement[Any]:
+    return _tsvector(_joined(User.name, func.coalesce(User.bio, _EMPTY)))
+
+
+def user_skills_document() -> ColumnElement[Any]:
+    return _tsvector(UserSkill.skill)
+
+
+def videos_document() -> ColumnElement[Any]:
+    return _tsvector(Video.search_text)
+
+
+def funding_requests_document() -> ColumnElement[Any]:
+    return _tsvector(
+        _joined(
+            FundingRequest.title,
+            FundingRequest.description,
+            func.coalesce(FundingRequest.category, _EMPTY),
+        )
+    )
+
+
+def success_stories_document() -> ColumnElement[Any]:
+    return _tsvector(
+        _joined(
+            SuccessStory.title,
+            SuccessStory.description,
+            func.coalesce(SuccessStory.impact_description, _EMPTY),
+        )
+    )
+
+
+# --- one query per kind ------------------------------------------------------------------
+
+
+def _skills_text(session: AsyncSession) -> ColumnElement[Any]:
+    """A user's skills as one text (a correlated subquery: only for the rows it ranks)."""
+    if session.get_bind().dialect.name == "postgresql":
+        joined = func.string_agg(UserSkill.skill, _SPACE)
+    else:
+        joined = func.group_concat(UserSkill.skill, _SPACE)
+    return select(joined).where(UserSkill.user_id == User.id).correlate(User).scalar_subquery()
+
+
+def users_query(session: AsyncSession, backend: Backend, limit: int) -> Select[User]:
+    fields = (
+        Field(User.name, "A"),
+        Field(_skills_text(session), "B"),
+        Field(User.bio, "C"),
+    )
+    condition = backend.matches(fields)
+    if isinstance(backend, PostgresSearch):
+        # The indexes narrow the people down (name and bio, or one of the skills); the
+        # weighted document then checks that every word is found somewhere.
+        candidates = union(
+            select(User.id).where(backend.document_matches(users_document())),
+            select(UserSkill.user_id).where(
+                backend.document_matches(user_skills_document(), any_term=True)
+            ),
+        )
+        condition = and_(User.id.in_(candidates), condition)
+    return (
+        select(User)
+        .where(author_visible(None), condition)
+        .order_by(backend.rank(fields).desc(), User.created_at.desc(), User.id.desc())
+        .limit(limit)
+    )
+
+
+def _condition(
+    backend: Backend, fields: Sequence[Field], document: ColumnElement[Any]
+) -> ColumnElement[bool]:
+    if isinstance(backend, PostgresSearch):
+        return backend.document_matches(document)
+    return backend.matches(fields)
+
+
+def videos_query(backend: Backend, limit: int) -> Select[Video, User]:
+    # `search_text` holds the title, description and tags (lower-cased by the videos domain).
+    fields = (Field(Video.title, "A"), Field(Video.search_text, "D"))
+    return (
+        select(Video, User)
+        .join(User, User.id == Video.author_id)
+        .where(video_visible(None), _condition(backend, fields, videos_document()))
+        .order_by(backend.rank(fields).desc(), Video.created_at.desc(), Video.id.desc())
+        .limit(limit)
+    )
+
+
+def requests_query(backend: Backend, limit: int) -> Select[FundingRequest, User]:
+    fields = (
+        Field(FundingRequest.title, "A"),
+        Field(FundingRequest.category, "B"),
+        Field(FundingRequest.description, "C"),
+    )
+    return (
+        select(FundingRequest, User)
+        .join(User, User.id == FundingRequest.author_id)
+        .where(author_visible(None), _condition(backend, fields, funding_requests_document()))
+        .order_by(
+            backend.rank(fields).desc(),
+            FundingRequest.created_at.desc(),
+            FundingRequest.id.desc(),
+        )
+        .limit(limit)
+    )
+
+
+def stories_query(backend: Backend, limit: int) -> Select[SuccessStory, User]:
+    fields = (
+        Field(SuccessStory.title, "A"),
+        Field(SuccessStory.description, "B"),
+        Field(SuccessStory.impact_description, "C"),
+    )
+    return (
+        select(SuccessStory, User)
+        .join(User, User.id == SuccessStory.author_id)
+        .where(author_visible(None), _condition(backend, fields, success_stories_document()))
+        .order_by(
+            backend.rank(fields).desc(), SuccessStory.created_at.desc(), SuccessStory.id.desc()
+        )
+        .limit(limit)
+    )
+
+
+async def search(
+    session: AsyncSession, query: str, viewer: User | None, *, limit: int
+) -> SearchResults:
+    """At most `limit` of each kind, best first; `viewer` only fills `isFollowing`,
+    `likedByMe` and `celebratedByMe`, it never widens what is found."""
+    terms = search_terms(query)
+    if not terms:
+        return SearchResults(users=[], videos=[], requests=[], stories=[])
+    backend = backend_for(session, terms)
+    users = list((await session.scalars(users_query(session, backend, limit))).all())
+    videos = [
+        (video, author) for video, author in await session.execute(videos_query(backend, limit))
+    ]
+    requests = [
+        (request, author)
+        for request, author in await session.execute(requests_query(backend, limit))
+    ]
+    stories = [
+        (story, author) for story, author in await session.execute(stories_query(backend, limit))
+    ]
+    return SearchResults(
+        users=await present_users(session, users, viewer),
+        videos=await present_videos(session, videos, viewer),
+        requests=[present_request(request, author) for request, author in requests],
+        stories=await present_stories(session, stories, viewer),
+    )
