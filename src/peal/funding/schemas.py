@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from peal.core.schemas import CamelModel, Pagination, UTCTimestamp
-from peal.core.text import strip_html
+from peal.core.text import bounded_text, optional_url, strip_html
 from peal.users.schemas import UserSummary
 
 TITLE_MAX = 255
@@ -95,20 +95,6 @@ def to_date(value: Any) -> Any:
     return value
 
 
-def _text(limit: int, *, required: bool) -> AfterValidator:
-    def check(value: str | None) -> str | None:
-        if value is None:
-            return None
-        cleaned = strip_html(value)
-        if required and not cleaned:
-            raise ValueError("must not be empty")
-        if len(cleaned) > limit:
-            raise ValueError(f"must be at most {limit} characters")
-        return cleaned or None
-
-    return AfterValidator(check)
-
-
 def _category(value: str | None) -> str | None:
     if value is None:
         return None
@@ -118,29 +104,21 @@ def _category(value: str | None) -> str | None:
     return cleaned or None
 
 
-def _url(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    if len(value) > URL_MAX:
-        raise ValueError(f"must be at most {URL_MAX} characters")
-    return value
-
-
-Title = Annotated[str, _text(TITLE_MAX, required=True), Field(examples=["Open my bakery"])]
+Title = Annotated[str, bounded_text(TITLE_MAX, required=True), Field(examples=["Open my bakery"])]
 Description = Annotated[
     str,
-    _text(DESCRIPTION_MAX, required=True),
+    bounded_text(DESCRIPTION_MAX, required=True),
     Field(examples=["An oven and a first month of flour to open a neighbourhood bakery."]),
 ]
 Category = Annotated[str | None, AfterValidator(_category), Field(examples=["business"])]
 ImageUrl = Annotated[
     str | None,
-    AfterValidator(_url),
+    optional_url(URL_MAX),
     Field(examples=["https://cdn.peal.app/uploads/2f1c.../cover.jpg"]),
 ]
 Deadline = Annotated[date, BeforeValidator(to_date), Field(examples=["2026-12-31"])]
 DonationMessage = Annotated[
-    str | None, _text(MESSAGE_MAX, required=False), Field(examples=["Go for it!"])
+    str | None, bounded_text(MESSAGE_MAX, required=False), Field(examples=["Go for it!"])
 ]
 
 

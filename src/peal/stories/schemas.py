@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import Field, field_validator
 
 from peal.core.schemas import CamelModel, UTCTimestamp
-from peal.core.text import strip_html
+from peal.core.text import bounded_text, optional_url
 from peal.users.schemas import UserSummary
 
 TITLE_MAX = 255
@@ -17,42 +17,22 @@ IMPACT_MAX = 5000
 URL_MAX = 2048
 
 
-def _text(limit: int, *, required: bool) -> AfterValidator:
-    def check(value: str | None) -> str | None:
-        if value is None:
-            return None
-        cleaned = strip_html(value)
-        if required and not cleaned:
-            raise ValueError("must not be empty")
-        if len(cleaned) > limit:
-            raise ValueError(f"must be at most {limit} characters")
-        return cleaned or None
-
-    return AfterValidator(check)
-
-
-def _url(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    if len(value) > URL_MAX:
-        raise ValueError(f"must be at most {URL_MAX} characters")
-    return value
-
-
-Title = Annotated[str, _text(TITLE_MAX, required=True), Field(examples=["My bakery is open!"])]
+Title = Annotated[
+    str, bounded_text(TITLE_MAX, required=True), Field(examples=["My bakery is open!"])
+]
 Description = Annotated[
     str,
-    _text(DESCRIPTION_MAX, required=True),
+    bounded_text(DESCRIPTION_MAX, required=True),
     Field(examples=["Thanks to 31 supporters, the oven arrived in March."]),
 ]
 Impact = Annotated[
     str | None,
-    _text(IMPACT_MAX, required=False),
+    bounded_text(IMPACT_MAX, required=False),
     Field(examples=["Three neighbours now work with me; we bake 400 loaves a day."]),
 ]
 ImageUrl = Annotated[
     str | None,
-    AfterValidator(_url),
+    optional_url(URL_MAX),
     Field(examples=["https://cdn.peal.app/uploads/2f1c.../after.jpg"]),
 ]
 
