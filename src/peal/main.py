@@ -16,6 +16,7 @@ from peal.core.errors import install_error_handlers
 from peal.core.logging import configure_logging
 from peal.core.middleware import (
     BodySizeLimitMiddleware,
+    NulQueryGuardMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
@@ -137,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         large_body_prefixes=(UPLOAD_ROUTE,),
     )
+    # Inside the rate limit and CORS: a query carrying `%00` is a 422 like any bad input.
+    app.add_middleware(NulQueryGuardMiddleware)
     # Inside CORS and the security headers, so a 429 carries them (a browser can read it);
     # outside the body limit, so a refused client costs no body reading.
     app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)

@@ -150,6 +150,9 @@ async def test_hosting_needs_authentication(client: httpx.AsyncClient) -> None:
         ({"eventDate": "2020-01-01T10:00:00Z"}, "eventDate"),
         ({"eventDate": "2030-01-01T10:00:00"}, "eventDate"),  # no timezone
         ({"endDate": "2020-01-01T10:00:00Z"}, "endDate"),
+        # Valid ISO 8601, but past year 9999 once in UTC: a 422, not a failure to store it.
+        ({"eventDate": "9999-12-31T23:59:59-23:59"}, "eventDate"),
+        ({"endDate": "9999-12-31T23:59:59-23:59"}, "endDate"),
         ({"maxAttendees": 0}, "maxAttendees"),
         ({"maxAttendees": -5}, "maxAttendees"),
         ({"category": "party"}, "category"),

@@ -106,6 +106,18 @@ async def test_deadline_must_be_after_today_and_within_90_days(
     assert response.json()["details"][0]["field"] == "deadline"
 
 
+@pytest.mark.parametrize("deadline", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+async def test_a_deadline_outside_the_calendar_in_utc_is_a_validation_error(
+    client: httpx.AsyncClient, woman: AuthedUser, deadline: str
+) -> None:
+    # Valid ISO 8601, but its UTC day is outside years 1..9999: a 422, never a 500.
+    response = await client.post(
+        "/api/requests", json=request_body(deadline=deadline), headers=woman.headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["field"] == "deadline"
+
+
 async def test_deadline_accepts_the_90th_day_and_a_datetime(
     client: httpx.AsyncClient, woman: AuthedUser
 ) -> None:

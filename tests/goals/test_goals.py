@@ -110,6 +110,23 @@ async def test_create_defaults(client: httpx.AsyncClient, woman: AuthedUser) -> 
         ({"category": "business"}, "title"),
         ({"title": "x", "category": "business", "priority": "urgent"}, "priority"),
         ({"title": "x", "category": "business", "targetDate": "soon"}, "targetDate"),
+        # Valid ISO 8601 datetimes whose UTC day is outside years 1..9999.
+        (
+            {"title": "x", "category": "business", "targetDate": "9999-12-31T23:59:59-23:59"},
+            "targetDate",
+        ),
+        (
+            {"title": "x", "category": "business", "targetDate": "0001-01-01T00:00:00+23:59"},
+            "targetDate",
+        ),
+        (
+            {
+                "title": "x",
+                "category": "business",
+                "milestones": [{"title": "m", "dueDate": "9999-12-31T23:59:59-23:59"}],
+            },
+            "milestones.0.dueDate",
+        ),
         (
             {"title": "x", "category": "business", "milestones": [{"title": "m"}] * 51},
             "milestones",

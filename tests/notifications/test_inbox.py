@@ -162,6 +162,30 @@ async def test_a_cursor_without_a_time_zone_is_read_as_utc(
     assert len(response.json()["data"]) == 2
 
 
+@pytest.mark.parametrize(
+    "position",
+    [
+        {"c": "0001-01-01T00:00:00+23:59", "i": "00000000-0000-0000-0000-000000000000"},
+        {"c": "9999-12-31T23:59:59-23:59", "i": "00000000-0000-0000-0000-000000000000"},
+        {"c": "2026-01-01T00:00:00Z", "i": 1},
+        {"c": "2026-01-01T00:00:00Z", "i": None},
+        {"c": 20260101, "i": "00000000-0000-0000-0000-000000000000"},
+    ],
+)
+async def test_a_hand_made_cursor_out_of_range_or_mistyped_is_a_validation_error(
+    client: httpx.AsyncClient, woman: AuthedUser, position: dict[str, Any]
+) -> None:
+    # The shared keyset cursor (notifications, comments, donations, videos, stories): a time
+    # that is not representable in UTC, or an id that is not a string, is a 422, never a 500.
+    raw = json.dumps(position).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    response = await client.get(URL, params={"cursor": cursor}, headers=woman.headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["details"] == [{"field": "cursor", "message": "Invalid cursor"}]
+
+
 async def test_listing_runs_the_same_number_of_queries_for_1_or_100_rows(
     client: httpx.AsyncClient,
     woman: AuthedUser,

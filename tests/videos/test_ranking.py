@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
@@ -142,6 +144,26 @@ async def test_feed_cursor_pages_without_repeats_even_as_videos_arrive(
     assert len(seen) == len(set(seen)) == 15
     assert set(seen) == made
     assert (await client.get("/api/videos/feed?cursor=nope")).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"t": "9999-12-31T23:59:59-23:59", "o": 0}',  # past year 9999 once in UTC
+        '{"t": "0001-01-01T00:00:00+23:59", "o": 0}',  # before year 1 once in UTC
+        '{"t": "2026-01-01T00:00:00Z", "o": Infinity}',
+        '{"t": "2026-01-01T00:00:00Z", "o": 1e400}',
+    ],
+)
+async def test_a_hand_made_feed_cursor_is_a_validation_error_not_a_crash(
+    client: httpx.AsyncClient, woman: Any, raw: str
+) -> None:
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    response = await client.get(
+        "/api/videos/feed", params={"cursor": cursor}, headers=woman.headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["details"] == [{"field": "cursor", "message": "Invalid cursor"}]
 
 
 async def test_feed_spreads_creators(

@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -198,3 +199,41 @@ class BodySizeLimitMiddleware:
                 "payload_too_large",
             )
         await response(scope, receive, send)
+
+
+class NulQueryGuardMiddleware:
+    """Refuses a query string carrying an encoded NUL (`%00`) with 422.
+
+    PostgreSQL text cannot hold U+0000, so such a value would otherwise reach the database as
+    a search or filter term and fail there (500). Checked once here for every route.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query: bytes = scope.get("query_string", b"")
+            if b"%00" in query or b"\x00" in query:
+                fields = sorted(
+                    {
+                        name
+                        for name, value in parse_qsl(
+                            query.decode("latin-1"), keep_blank_values=True
+                        )
+                        if "\x00" in name or "\x00" in value
+                    }
+                )
+                if fields:
+                    details = [
+                        {
+                            "field": name.replace("\x00", "\\u0000"),
+                            "message": "must not contain NUL (\\u0000) characters",
+                        }
+                        for name in fields
+                    ]
+                    await error_response(422, "Validation failed", "validation_error", details)(
+                        scope, receive, send
+                    )
+                    return
+        await self.app(scope, receive, send)

@@ -11,7 +11,15 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from peal.core.errors import ValidationFailed
@@ -25,6 +33,56 @@ def _iso_utc(value: datetime) -> str:
 
 
 UTCTimestamp = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str, when_used="json")]
+
+
+def _representable_in_utc(value: datetime) -> datetime:
+    """An input time must exist in UTC: `9999-12-31T23:59:59-01:00` does not (year 10000)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of the supported date range") from exc
+    return value
+
+
+# A time the client sends: zone required, and convertible to UTC (where it is stored).
+InputDateTime = Annotated[AwareDatetime, AfterValidator(_representable_in_utc)]
+
+
+def input_date(value: Any) -> Any:
+    """Before-validator of a date field that, as API.md says, accepts a date or a datetime;
+    a datetime counts by its UTC day. What is not a valid date is left for pydantic to explain."""
+    if isinstance(value, str) and len(value) > 10:
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.date()
+        try:
+            return value.astimezone(UTC).date()
+        except OverflowError as exc:  # its UTC day is before year 1 or after 9999
+            raise ValueError("is out of the supported date range") from exc
+    return value
+
+
+def contains_nul(value: Any) -> bool:
+    """True when a string, or any string inside nested lists/tuples/dicts, contains U+0000.
+
+    Iterative, so hostile deeply nested JSON cannot exhaust the recursion limit here.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, list | tuple | set | frozenset):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+    return False
 
 
 class CamelModel(BaseModel):
@@ -41,6 +99,15 @@ class CamelModel(BaseModel):
         str_strip_whitespace=True,
         ser_json_inf_nan="null",
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000: refused here (422) for every field, list item
+        # and mapping key, instead of failing as a database error (500) later on.
+        if contains_nul(value):
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return value
 
 
 class Pagination(CamelModel):
@@ -131,8 +198,21 @@ def decode_cursor(value: str) -> Cursor:
         created_at = datetime.fromisoformat(data["c"])
         if created_at.tzinfo is None:  # a hand-made cursor: naive times are not comparable
             created_at = created_at.replace(tzinfo=UTC)
-        return Cursor(created_at=created_at, id=uuid.UUID(data["i"]))
-    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        # In UTC, as stored: a hand-made time past year 9999 in UTC is refused here
+        # (OverflowError) rather than when it is bound to the query.
+        created_at = created_at.astimezone(UTC)
+        item_id = data["i"]
+        if not isinstance(item_id, str):  # uuid.UUID(1) is an AttributeError, not a ValueError
+            raise TypeError("cursor id must be a string")
+        return Cursor(created_at=created_at, id=uuid.UUID(item_id))
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        OverflowError,
+        binascii.Error,
+        json.JSONDecodeError,
+    ) as exc:
         raise ValidationFailed("cursor", "Invalid cursor") from exc
 
 

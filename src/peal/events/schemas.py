@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AwareDatetime, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from peal.core.schemas import CamelModel, Pagination, UTCTimestamp
+from peal.core.schemas import CamelModel, InputDateTime, Pagination, UTCTimestamp
 from peal.core.text import PlainText
 from peal.db import utcnow
 
@@ -136,8 +136,8 @@ class EventCreate(CamelModel):
     title: Title = Field(examples=["Pricing your handmade products"])
     description: Description = Field(default=None, examples=["A hands-on workshop"])
     cover_image: HttpUrlText = Field(default=None, examples=["https://cdn.peal.app/e/cover.jpg"])
-    event_date: AwareDatetime = Field(examples=["2026-12-10T17:00:00Z"])
-    end_date: AwareDatetime | None = Field(default=None, examples=["2026-12-10T19:00:00Z"])
+    event_date: InputDateTime = Field(examples=["2026-12-10T17:00:00Z"])
+    end_date: InputDateTime | None = Field(default=None, examples=["2026-12-10T19:00:00Z"])
     location: Location = Field(default=None, examples=["Online"])
     is_virtual: bool = Field(default=False, examples=[True])
     meeting_url: HttpUrlText = Field(default=None, examples=["https://meet.example.com/peal-42"])
@@ -169,8 +169,8 @@ class EventUpdate(CamelModel):
     title: Title | None = Field(default=None, examples=["Pricing your handmade products"])
     description: Description = Field(default=None, examples=["A hands-on workshop"])
     cover_image: HttpUrlText = Field(default=None, examples=["https://cdn.peal.app/e/cover.jpg"])
-    event_date: AwareDatetime | None = Field(default=None, examples=["2026-12-10T17:00:00Z"])
-    end_date: AwareDatetime | None = Field(default=None, examples=["2026-12-10T19:00:00Z"])
+    event_date: InputDateTime | None = Field(default=None, examples=["2026-12-10T17:00:00Z"])
+    end_date: InputDateTime | None = Field(default=None, examples=["2026-12-10T19:00:00Z"])
     location: Location = Field(default=None, examples=["Online"])
     is_virtual: bool | None = Field(default=None, examples=[True])
     meeting_url: HttpUrlText = Field(default=None, examples=["https://meet.example.com/peal-42"])

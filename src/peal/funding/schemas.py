@@ -7,7 +7,7 @@ A string, a boolean, NaN, Infinity, a third decimal or an amount out of range is
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from peal.core.schemas import CamelModel, Pagination, UTCTimestamp
+from peal.core.schemas import CamelModel, Pagination, UTCTimestamp, input_date
 from peal.core.text import bounded_text, optional_url, strip_html
 from peal.users.schemas import UserSummary
 
@@ -83,18 +83,6 @@ GoalAmount = Annotated[Decimal, *_money_in(MIN_GOAL, MAX_GOAL, 5000)]
 DonationAmount = Annotated[Decimal, *_money_in(MIN_DONATION, MAX_DONATION, 25.5)]
 
 
-def to_date(value: Any) -> Any:
-    """API.md: a date field accepts a date or a datetime; a datetime counts by its UTC day."""
-    if isinstance(value, str) and len(value) > 10:
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value  # let pydantic say what is wrong
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo else value.date()
-    return value
-
-
 def _category(value: str | None) -> str | None:
     if value is None:
         return None
@@ -116,7 +104,7 @@ ImageUrl = Annotated[
     optional_url(URL_MAX),
     Field(examples=["https://cdn.peal.app/uploads/2f1c.../cover.jpg"]),
 ]
-Deadline = Annotated[date, BeforeValidator(to_date), Field(examples=["2026-12-31"])]
+Deadline = Annotated[date, BeforeValidator(input_date), Field(examples=["2026-12-31"])]
 DonationMessage = Annotated[
     str | None, bounded_text(MESSAGE_MAX, required=False), Field(examples=["Go for it!"])
 ]

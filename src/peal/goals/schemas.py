@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
-from peal.core.schemas import CamelModel, UTCTimestamp
+from peal.core.schemas import CamelModel, UTCTimestamp, input_date
 from peal.core.text import PlainText
 
 MAX_MILESTONES = 50
@@ -18,18 +18,6 @@ DESCRIPTION_MAX = 5000
 GoalCategory = Literal["business", "education", "career", "personal", "health", "finance"]
 GoalStatus = Literal["in_progress", "completed", "on_hold"]
 GoalPriority = Literal["low", "medium", "high"]
-
-
-def _to_date(value: Any) -> Any:
-    """API.md: a date field accepts a date or a datetime; a datetime counts by its UTC day."""
-    if isinstance(value, str) and len(value) > 10:
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value  # let pydantic explain what is wrong
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo else value.date()
-    return value
 
 
 def _title(value: str) -> str:
@@ -47,7 +35,7 @@ def _description(value: str | None) -> str | None:
     return value or None
 
 
-InputDate = Annotated[date, BeforeValidator(_to_date)]
+InputDate = Annotated[date, BeforeValidator(input_date)]
 Title = Annotated[
     PlainText, AfterValidator(_title), Field(json_schema_extra={"maxLength": TITLE_MAX})
 ]

@@ -183,14 +183,17 @@ class FeedCursor:
             padded = value + "=" * (-len(value) % 4)
             data: Any = json.loads(base64.urlsafe_b64decode(padded.encode()))
             as_of = datetime.fromisoformat(data["t"])
+            if as_of.tzinfo is None:
+                as_of = as_of.replace(tzinfo=UTC)
+            # Both OverflowError on hand-made input: a time past year 9999 once in UTC, and
+            # an offset of `Infinity` or `1e400` (JSON numbers Python reads as inf).
+            as_of = as_of.astimezone(UTC)
             offset = int(data["o"])
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError, binascii.Error) as exc:
             raise ValidationFailed("cursor", "Invalid cursor") from exc
-        if as_of.tzinfo is None:
-            as_of = as_of.replace(tzinfo=UTC)
         if not 0 <= offset <= MAX_FEED_OFFSET:
             raise ValidationFailed("cursor", "Invalid cursor")
-        return cls(as_of=as_of.astimezone(UTC), offset=offset)
+        return cls(as_of=as_of, offset=offset)
 
 
 @dataclass
