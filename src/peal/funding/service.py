@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,7 @@ from peal.funding.schemas import (
 from peal.uploads.service import mark_in_use, resolve_owned_upload
 from peal.users.models import User
 from peal.users.schemas import UserSummary
+from peal.users.service import profile_visible
 
 FUNDRAISER_ROLES = ("woman", "admin")
 MAX_DEADLINE_DAYS = 90
@@ -46,17 +47,6 @@ def rowcount(result: Any) -> int:
 
 
 # --- visibility and policies -------------------------------------------------------------
-
-
-def author_visible(viewer: User | None) -> ColumnElement[bool]:
-    """SQL condition on the author `User`: banned, deleted and private authors' requests are
-    seen only by themselves and admins (as their videos are)."""
-    if is_admin(viewer):
-        return true()
-    active = and_(User.is_banned == false(), User.deleted_at.is_(None))
-    if viewer is None:
-        return and_(active, User.is_public == true())
-    return and_(active, or_(User.is_public == true(), User.id == viewer.id))
 
 
 def may_manage(request: FundingRequest, user: User) -> bool:
@@ -81,7 +71,7 @@ async def get_request(
     query = (
         select(FundingRequest, User)
         .join(User, User.id == FundingRequest.author_id)
-        .where(FundingRequest.id == request_id, author_visible(viewer))
+        .where(FundingRequest.id == request_id, profile_visible(viewer))
         .execution_options(populate_existing=True)
     )
     if lock:
@@ -342,7 +332,7 @@ def _status_condition(status: str) -> ColumnElement[bool]:
 
 
 def _conditions(filters: RequestFilters, viewer: User | None) -> list[ColumnElement[bool]]:
-    conditions = [author_visible(viewer)]
+    conditions = [profile_visible(viewer)]
     if filters.status:
         conditions.append(_status_condition(filters.status))
     if category := " ".join((filters.category or "").split()).lower():

@@ -41,12 +41,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.funding.models import FundingRequest
-from peal.funding.service import author_visible, present_request
+from peal.funding.service import present_request
 from peal.search.schemas import SearchResults
 from peal.stories.models import SuccessStory
 from peal.stories.service import present_stories
 from peal.users.models import User, UserSkill
-from peal.users.service import present_users
+from peal.users.service import present_users, profile_visible
 from peal.videos.models import Video
 from peal.videos.service import present_videos, video_visible
 
@@ -252,7 +252,7 @@ def users_query(session: AsyncSession, backend: Backend, limit: int) -> Select[U
         condition = and_(User.id.in_(candidates), condition)
     return (
         select(User)
-        .where(author_visible(None), condition)
+        .where(profile_visible(None), condition)
         .order_by(backend.rank(fields).desc(), User.created_at.desc(), User.id.desc())
         .limit(limit)
     )
@@ -287,7 +287,7 @@ def requests_query(backend: Backend, limit: int) -> Select[FundingRequest, User]
     return (
         select(FundingRequest, User)
         .join(User, User.id == FundingRequest.author_id)
-        .where(author_visible(None), _condition(backend, fields, funding_requests_document()))
+        .where(profile_visible(None), _condition(backend, fields, funding_requests_document()))
         .order_by(
             backend.rank(fields).desc(),
             FundingRequest.created_at.desc(),
@@ -306,7 +306,7 @@ def stories_query(backend: Backend, limit: int) -> Select[SuccessStory, User]:
     return (
         select(SuccessStory, User)
         .join(User, User.id == SuccessStory.author_id)
-        .where(author_visible(None), _condition(backend, fields, success_stories_document()))
+        .where(profile_visible(None), _condition(backend, fields, success_stories_document()))
         .order_by(
             backend.rank(fields).desc(), SuccessStory.created_at.desc(), SuccessStory.id.desc()
         )

@@ -20,12 +20,13 @@ from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.funding.donations import donor_ids
 from peal.funding.models import FundingRequest
-from peal.funding.service import author_visible, rowcount, summary
+from peal.funding.service import rowcount, summary
 from peal.notifications.service import notify, notify_many
 from peal.stories.models import SuccessStory, SuccessStoryCelebration
 from peal.stories.schemas import StoryCreate, StoryOut
 from peal.uploads.service import mark_in_use, resolve_owned_upload
 from peal.users.models import User
+from peal.users.service import profile_visible
 
 STORYTELLER_ROLES = ("woman", "admin")
 # "The most celebrated recent story" when none is featured: recent means this many days.
@@ -42,7 +43,7 @@ async def get_story(
     session: AsyncSession, story_id: uuid.UUID, viewer: User | None, *, lock: bool = False
 ) -> tuple[SuccessStory, User]:
     """The story and its author, or 404 when missing or hidden from `viewer`."""
-    query = _with_author().where(SuccessStory.id == story_id, author_visible(viewer))
+    query = _with_author().where(SuccessStory.id == story_id, profile_visible(viewer))
     if lock:
         query = query.with_for_update(of=SuccessStory)
     row = (await session.execute(query)).first()
@@ -233,7 +234,7 @@ def _contains(text: str) -> str:
 
 
 def _conditions(filters: StoryFilters, viewer: User | None) -> list[ColumnElement[bool]]:
-    conditions = [author_visible(viewer)]
+    conditions = [profile_visible(viewer)]
     if filters.author_id is not None:
         conditions.append(SuccessStory.author_id == filters.author_id)
     if filters.featured is not None:
@@ -291,7 +292,7 @@ async def list_stories(
 async def featured_story(session: AsyncSession, viewer: User | None) -> StoryOut:
     """The latest featured story; else the most celebrated of the last 30 days; else the most
     celebrated ever. 404 when there is no story at all."""
-    visible = author_visible(viewer)
+    visible = profile_visible(viewer)
     by_celebrations = (SuccessStory.celebrations_count.desc(), SuccessStory.created_at.desc())
     candidates = (
         _with_author()

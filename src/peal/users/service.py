@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    and_,
     case,
     delete,
     exists,
@@ -114,6 +115,17 @@ def _listed_conditions(*, include_private: bool = False) -> list[ColumnElement[b
     if not include_private:
         conditions.append(User.is_public == true())
     return conditions
+
+
+def profile_visible(viewer: User | None) -> ColumnElement[bool]:
+    """SQL condition on `User`: may `viewer` see this person, and so their videos, requests and
+    stories? Admins see everyone; others see active public profiles, and themselves."""
+    if viewer is not None and viewer.role == "admin":
+        return true()
+    active = and_(*_listed_conditions(include_private=True))
+    if viewer is None:
+        return and_(active, User.is_public == true())
+    return and_(active, or_(User.is_public == true(), User.id == viewer.id))
 
 
 async def get_visible_user(session: AsyncSession, user_id: uuid.UUID, viewer: User | None) -> User:

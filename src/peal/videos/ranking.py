@@ -33,8 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.config import Settings
 from peal.core.errors import ValidationFailed
 from peal.users.models import User, UserFollow, UserInterest, UserSkill
+from peal.users.service import profile_visible
 from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
-from peal.videos.service import author_visible
 
 # --- trending ------------------------------------------------------------------------------
 
@@ -113,7 +113,7 @@ async def recompute_trending(
         select(scores.c.video_id, scores.c.score)
         .join(Video, Video.id == scores.c.video_id)
         .join(User, User.id == Video.author_id)
-        .where(Video.status == "ready", author_visible(None))
+        .where(Video.status == "ready", profile_visible(None))
         .order_by(scores.c.score.desc(), Video.created_at.desc(), Video.id.desc())
         .limit(TRENDING_POOL)
     )
@@ -235,7 +235,7 @@ async def _candidates(
     base: list[ColumnElement[bool]] = [
         Video.status == "ready",
         Video.created_at <= as_of,
-        author_visible(viewer),
+        profile_visible(viewer),
     ]
     newest = (Video.created_at.desc(), Video.id.desc())
     by_trend = (Video.trending_score.desc(), *newest)

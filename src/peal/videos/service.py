@@ -24,7 +24,6 @@ from sqlalchemy import (
     Select,
     and_,
     delete,
-    false,
     func,
     insert,
     or_,
@@ -45,20 +44,11 @@ from peal.notifications.service import notify
 from peal.uploads.service import forget_files, mark_in_use, resolve_owned_upload
 from peal.users.models import User
 from peal.users.schemas import UserSummary
+from peal.users.service import profile_visible
 from peal.videos.models import Video, VideoLike, VideoShare, VideoTag, VideoView
 from peal.videos.schemas import VideoCreate, VideoOut, VideoUpdate, normalize_tag
 
 # --- visibility ----------------------------------------------------------------------------
-
-
-def author_visible(viewer: User | None) -> ColumnElement[bool]:
-    """SQL condition on `User` (the author): may `viewer` see this person's videos?"""
-    if is_admin(viewer):
-        return true()
-    active = and_(User.is_banned == false(), User.deleted_at.is_(None))
-    if viewer is None:
-        return and_(active, User.is_public == true())
-    return and_(active, or_(User.is_public == true(), User.id == viewer.id))
 
 
 def video_visible(viewer: User | None) -> ColumnElement[bool]:
@@ -66,8 +56,8 @@ def video_visible(viewer: User | None) -> ColumnElement[bool]:
     if is_admin(viewer):
         return true()
     if viewer is None:
-        return and_(Video.status == "ready", author_visible(None))
-    return and_(or_(Video.status == "ready", Video.author_id == viewer.id), author_visible(viewer))
+        return and_(Video.status == "ready", profile_visible(None))
+    return and_(or_(Video.status == "ready", Video.author_id == viewer.id), profile_visible(viewer))
 
 
 def with_author() -> Select[Video, User]:

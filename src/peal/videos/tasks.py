@@ -23,10 +23,10 @@ from peal.storage.base import Storage, new_key
 from peal.storage.service import storage_for
 from peal.uploads.service import register_stored_file
 from peal.users.models import User, UserFollow
+from peal.users.service import profile_visible
 from peal.videos.media import UndecodableVideo, probe_video
 from peal.videos.models import Video
 from peal.videos.ranking import recompute_trending
-from peal.videos.service import author_visible
 
 log = structlog.get_logger("peal.videos")
 
@@ -227,7 +227,7 @@ async def fan_out_batch(video_id: uuid.UUID, after: str | None) -> str | None:
             await session.execute(
                 select(Video.title, User.id, User.name)
                 .join(User, User.id == Video.author_id)
-                .where(Video.id == video_id, Video.status == "ready", author_visible(None))
+                .where(Video.id == video_id, Video.status == "ready", profile_visible(None))
             )
         ).first()
         if row is None:
