@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from peal.config import Settings
@@ -135,6 +135,33 @@ async def commit(session: AsyncSession) -> None:
     """Commit, then run what was waiting for the commit. For jobs and CLI commands."""
     await session.commit()
     await run_after_commit(session)
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_unsaved_writes(session: Session, _context: Any) -> None:
+    session.info["unsaved_writes"] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _clear_unsaved_writes(session: Session) -> None:
+    session.info.pop("unsaved_writes", None)
+
+
+async def release_connection(session: AsyncSession) -> None:
+    """Give the session's pooled connection back before a long wait.
+
+    A request must never hold a database connection while it waits on a client, a password
+    hash, an image re-encode or another service: a burst of such requests would empty the pool
+    for everyone. Call this after the reads and before the wait; the next query checks a
+    connection out again. Only reads may come before it (ending a read-only transaction early
+    is harmless, committing half of a write is not), so it refuses a session with writes.
+    Objects already loaded stay usable (the sessionmaker does not expire on commit).
+    """
+    if session.new or session.dirty or session.deleted or session.info.get("unsaved_writes"):
+        raise RuntimeError("release_connection() must come before any write in the session")
+    if session.in_transaction():
+        await session.commit()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
