@@ -34,9 +34,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def _email(session: Any, to: str) -> None:
-    enqueue_job(
-        session, send_email_task, to=to, template="notification", language="en", context={}
-    )
+    enqueue_job(session, send_email_task, to=to, template="notification", language="en", context={})
 
 
 async def test_a_job_reaches_the_broker_after_commit_and_leaves_no_row(
