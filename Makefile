@@ -6,7 +6,7 @@ UV     := $(BIN)/uv
 UV_VERSION := 0.13.9
 PORT   ?= 3000
 
-.PHONY: run test test-sqlite test-postgres lint format typecheck migrate worker seed bench clean install install-dev lock
+.PHONY: image smoke run test test-sqlite test-postgres lint format typecheck migrate worker seed bench clean install install-dev lock
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -70,10 +70,18 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/login_vs_health.py
 
+# The production image (deploy/Dockerfile; BASE_IMAGE picks the base, IMAGE names it), and its
+# smoke test against this machine's PostgreSQL and Redis (deploy/smoke.sh).
+image:
+	deploy/build.sh
+
+smoke:
+	deploy/smoke.sh
+
 # Re-pin the lock files after changing dependencies in pyproject.toml.
 lock: $(UV)
-	$(UV) pip compile --quiet --no-header --no-annotate pyproject.toml -o requirements.lock
-	$(UV) pip compile --quiet --no-header --no-annotate --extra dev pyproject.toml -o requirements-dev.lock
+	$(UV) pip compile --quiet --universal --python-version 3.11 --no-header --no-annotate pyproject.toml -o requirements.lock
+	$(UV) pip compile --quiet --universal --python-version 3.11 --no-header --no-annotate --extra dev pyproject.toml -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var peal.db*

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from peal.config import get_settings
+from peal.config import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,16 +37,32 @@ def migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def default_workers(settings: Settings) -> int:
+    """One process per core when they can share state through Redis; one without it.
+
+    Rate limits, real-time fan-out and jobs are shared through Redis: without it, each process
+    would count, schedule and deliver on its own.
+    """
+    return max(1, os.cpu_count() or 1) if settings.redis_url else 1
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    workers = args.workers or default_workers(settings)
+    if workers > 1 and not settings.redis_url:
+        print(
+            "peal serve: several workers without REDIS_URL each keep their own rate limits, "
+            "real-time connections and in-process jobs; set REDIS_URL to share them.",
+            file=sys.stderr,
+        )
     uvicorn.run(
         "peal.main:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers,
+        workers=workers,
         proxy_headers=False,  # the client IP is decided by TRUSTED_PROXIES, not by uvicorn
         server_header=False,
         log_config=None,
@@ -127,7 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve = sub.add_parser("serve", help="serve the API with uvicorn")
     p_serve.add_argument("--host", default=None)
     p_serve.add_argument("--port", type=int, default=None)
-    p_serve.add_argument("--workers", type=int, default=1)
+    p_serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes (default: one per core with REDIS_URL, else 1)",
+    )
     p_serve.set_defaults(func=serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=migrate)

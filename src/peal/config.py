@@ -152,6 +152,12 @@ class Settings(BaseSettings):
     # development, off in tests; with Redis, run `peal scheduler` instead.
     in_process_scheduler: bool | None = Field(None, validation_alias=_env("IN_PROCESS_SCHEDULER"))
     jobs_queue: str = Field("peal:jobs", validation_alias=AliasChoices("PEAL_JOBS_QUEUE"))
+    # How often each `peal serve` process hands the job outbox's leftovers (jobs the broker
+    # refused after their commit, e.g. while Redis was down) to the broker. 0 = never.
+    # Empty = 5 seconds, off in tests.
+    outbox_relay_seconds: float | None = Field(
+        None, ge=0, validation_alias=_env("OUTBOX_RELAY_SECONDS")
+    )
 
     stripe_secret_key: str = Field("", validation_alias=_env("STRIPE_SECRET_KEY"))
     stripe_webhook_secret: str = Field("", validation_alias=_env("STRIPE_WEBHOOK_SECRET"))
@@ -255,6 +261,12 @@ class Settings(BaseSettings):
         if self.in_process_scheduler is not None:
             return self.in_process_scheduler
         return self.environment != "test"
+
+    @property
+    def outbox_relay_interval(self) -> float:
+        if self.outbox_relay_seconds is not None:
+            return self.outbox_relay_seconds
+        return 0.0 if self.environment == "test" else 5.0
 
     @property
     def uses_redis_jobs(self) -> bool:

@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -212,6 +213,34 @@ async def ping(token: str) -> None:
     try:
         key = f"{settings.jobs_queue}:pong:{token[:64]}"
         await redis.set(key, json.dumps({"pid": os.getpid()}), ex=PONG_TTL_SECONDS)
+    finally:
+        await redis.aclose()
+
+
+HEARTBEAT_KEEP_SECONDS = 3600
+
+
+@broker.task(task_name="jobs.heartbeat", schedule=[{"cron": "* * * * *"}])
+async def heartbeat() -> None:
+    """Once a minute, queued by the one scheduler and run by a worker: both are alive.
+
+    With Redis, records `<queue>:heartbeat` = {"at", "pid"} (a deployment check) and counts
+    the runs of each minute in `<queue>:heartbeats:<YYYYMMDDHHMM>` (kept an hour): more than
+    one in a minute means more than one scheduler is running.
+    """
+    settings = runtime().settings
+    redis = create_redis(settings)
+    if redis is None:
+        return
+    now = datetime.now(UTC)
+    try:
+        await redis.set(
+            f"{settings.jobs_queue}:heartbeat",
+            json.dumps({"at": now.isoformat(), "pid": os.getpid()}),
+        )
+        minute_key = f"{settings.jobs_queue}:heartbeats:{now:%Y%m%d%H%M}"
+        await redis.incr(minute_key)
+        await redis.expire(minute_key, HEARTBEAT_KEEP_SECONDS)
     finally:
         await redis.aclose()
 

@@ -30,6 +30,7 @@ from peal.goals.router import router as goals_router
 from peal.jobs import close_runtime, set_runtime, start_client, stop_client
 from peal.notifications.router import router as notifications_router
 from peal.ops.router import router as ops_router
+from peal.outbox import OutboxRelay
 from peal.payments.router import router as payments_router
 from peal.scheduling import InProcessScheduler
 from peal.search.router import router as search_router
@@ -98,9 +99,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler = InProcessScheduler()
         if settings.runs_in_process_scheduler:
             scheduler.start()
+        relay = OutboxRelay(app.state.db, settings.outbox_relay_interval)
+        if settings.outbox_relay_interval > 0:
+            relay.start()
         try:
             yield
         finally:
+            await relay.stop()
             await scheduler.stop()
             await stop_client()
             await close_runtime()

@@ -9,6 +9,7 @@ from peal.goals.models import Goal, GoalMilestone
 from peal.mentors.models import MentorConnection, MentorProfile, MentorSkill
 from peal.messaging.models import Conversation, ConversationParticipant, Message
 from peal.notifications.models import Notification
+from peal.outbox import OutboxJob
 from peal.payments.models import PaymentEvent
 from peal.search.models import SEARCH_INDEXES
 from peal.settings.models import UserSettings
@@ -35,6 +36,7 @@ __all__ = [
     "Message",
     "Notification",
     "OneTimeToken",
+    "OutboxJob",
     "PaymentEvent",
     "RefreshToken",
     "SuccessStory",

@@ -128,3 +128,24 @@ async def test_login_needs_both_fields(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 422
     assert response.json()["details"][0]["field"] == "password"
+
+
+async def test_password_hashing_runs_below_the_event_loops_priority(app: Any) -> None:
+    """A login storm must not take CPU from the event loop (and every other request)."""
+    import os
+    import threading
+
+    from peal.core.security import HASH_THREAD_NICENESS
+
+    seen: list[int] = []
+
+    class PriorityRecorder:
+        def hash(self, password: str) -> str:
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return "recorded"
+
+    passwords = app.state.passwords
+    passwords._hasher = PriorityRecorder()
+    await passwords.hash("Correct-Horse-Battery-9")
+    assert seen == [HASH_THREAD_NICENESS]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < HASH_THREAD_NICENESS

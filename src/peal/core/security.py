@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,11 +26,30 @@ JWT_ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a token type name, not a secret
 
 
+# Hashing threads run at this niceness (Linux: per thread). A login storm then takes the CPU
+# the event loop leaves idle instead of sharing it evenly with the loop: every other request
+# keeps its latency, and logins still use all the spare CPU.
+HASH_THREAD_NICENESS = 10
+_thread_state = threading.local()
+
+
+def _lower_this_threads_priority() -> None:
+    if getattr(_thread_state, "niced", False):
+        return
+    _thread_state.niced = True
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: no harm
+        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        os.setpriority(
+            os.PRIO_PROCESS, threading.get_native_id(), max(current, HASH_THREAD_NICENESS)
+        )
+
+
 class PasswordHashing:
     """argon2id hashing in worker threads, a few at a time, so the event loop never blocks.
 
     The limiter bounds memory (each hash takes ~19 MiB) and CPU under a login storm; requests
-    beyond it wait their turn instead of piling threads up.
+    beyond it wait their turn instead of piling threads up. The threads run at a lower
+    priority than the event loop (HASH_THREAD_NICENESS).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -41,7 +63,11 @@ class PasswordHashing:
         self._dummy_hash: str | None = None
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(self._hash, password, limiter=self._limiter)
+
+    def _hash(self, password: str) -> str:
+        _lower_this_threads_priority()
+        return self._hasher.hash(password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; runs a full verification even with no hash."""
@@ -56,6 +82,7 @@ class PasswordHashing:
         return self._hasher.check_needs_rehash(password_hash)
 
     def _verify(self, password_hash: str, password: str) -> bool:
+        _lower_this_threads_priority()
         try:
             return self._hasher.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.db import after_commit
 from peal.email.rendering import new_message_id
 from peal.email.tasks import send_email_task
 from peal.jobs import runtime
+from peal.outbox import enqueue_job
 
 
 def queue_email(
@@ -30,9 +30,12 @@ def queue_email(
     # Chosen now, so that a retried job sends the same message (receivers may deduplicate).
     message_id = new_message_id(runtime().settings.email_from)
 
-    async def enqueue() -> None:
-        await send_email_task.kiq(
-            to=to, template=template, language=language, context=context, message_id=message_id
-        )
-
-    after_commit(session, enqueue)
+    enqueue_job(
+        session,
+        send_email_task,
+        to=to,
+        template=template,
+        language=language,
+        context=context,
+        message_id=message_id,
+    )

@@ -23,7 +23,7 @@ from peal.auth.dependencies import is_admin
 from peal.config import Settings
 from peal.core.errors import Conflict, Forbidden, NotFound
 from peal.core.schemas import Cursor, encode_cursor
-from peal.db import after_commit, utcnow
+from peal.db import utcnow
 from peal.email.service import queue_email
 from peal.funding.models import FundingDonation, FundingRequest
 from peal.funding.schemas import DonateBody, DonationOut, DonationResult, FundingRequestOut
@@ -37,6 +37,7 @@ from peal.funding.service import (
     today,
 )
 from peal.notifications.service import notify, notify_many
+from peal.outbox import enqueue_job
 from peal.payments.providers import CURRENCY, Payment, provider_for, to_cents
 from peal.settings.service import get_settings_for
 from peal.users.models import User
@@ -563,20 +564,14 @@ async def request_refunds(
 def _refund_after_commit(session: AsyncSession, donation_ids: list[uuid.UUID]) -> None:
     from peal.funding.tasks import refund_donation
 
-    async def enqueue() -> None:
-        for donation_id in donation_ids:
-            await refund_donation.kiq(str(donation_id))
-
-    after_commit(session, enqueue)
+    for donation_id in donation_ids:
+        enqueue_job(session, refund_donation, str(donation_id))
 
 
 def _cancel_pending_payments_after_commit(session: AsyncSession, request_id: uuid.UUID) -> None:
     from peal.funding.tasks import cancel_pending_payments
 
-    async def enqueue() -> None:
-        await cancel_pending_payments.kiq(str(request_id))
-
-    after_commit(session, enqueue)
+    enqueue_job(session, cancel_pending_payments, str(request_id))
 
 
 async def cancel_requests_of_author(

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.config import Settings
 from peal.core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
-from peal.db import after_commit, utcnow
+from peal.db import utcnow
+from peal.outbox import enqueue_job
 from peal.storage.base import (
     KEY_PATTERN,
     Storage,
@@ -297,12 +298,7 @@ async def forget_files(session: AsyncSession, keys: Sequence[str]) -> None:
 def delete_files_after_commit(session: AsyncSession, keys: Sequence[str]) -> None:
     from peal.uploads.tasks import delete_stored_files
 
-    files = [*keys, *(staging_key(key) for key in keys)]
-
-    async def enqueue() -> None:
-        await delete_stored_files.kiq(files)
-
-    after_commit(session, enqueue)
+    enqueue_job(session, delete_stored_files, [*keys, *(staging_key(key) for key in keys)])
 
 
 async def abandoned_uploads(

@@ -39,8 +39,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.auth.dependencies import is_admin
 from peal.core.errors import Conflict, Forbidden, NotFound
 from peal.core.schemas import Cursor, encode_cursor
-from peal.db import after_commit, utcnow
+from peal.db import utcnow
 from peal.notifications.service import notify
+from peal.outbox import enqueue_job
 from peal.uploads.service import forget_files, mark_in_use, resolve_owned_upload
 from peal.users.models import User
 from peal.users.schemas import UserSummary
@@ -318,10 +319,7 @@ async def _tags_of(session: AsyncSession, video_id: uuid.UUID) -> list[str]:
 def _enqueue_processing(session: AsyncSession, video_id: uuid.UUID) -> None:
     from peal.videos.tasks import process_video
 
-    async def enqueue() -> None:
-        await process_video.kiq(str(video_id))
-
-    after_commit(session, enqueue)
+    enqueue_job(session, process_video, str(video_id))
 
 
 async def create_video(session: AsyncSession, author: User, body: VideoCreate) -> Video:

@@ -1,0 +1,190 @@
+"""Benchmark: concurrent donations to ONE popular request through the HTTP API, on PostgreSQL.
+
+Resets and migrates the given database (use one of its own), creates a request and `--donors`
+donor accounts, starts `peal serve` (development payment provider, rate limits off), and has
+`--concurrency` clients donate for `--duration` seconds, each donation a random whole-cent
+amount. Then it checks, exactly: `currentAmount` = the sum of the donations that answered 201,
+`supportersCount` = the distinct donors among them, one `request_funded` notification at most
+(and exactly one if the goal was reached), and `peal check-ledger` agrees.
+
+    .venv/bin/python bench/donations_bench.py postgresql://postgres@127.0.0.1:5432/peal_bench \\
+        [--donors 100] [--concurrency 32] [--duration 15] [--goal 1000000] [--workers 1]
+
+Prints figures only; nothing asserts timings. Exits 1 if a total is not exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from hot_reads import free_port, percentile, server_env, wait_healthy  # noqa: E402
+
+PASSWORD = "Bench-Password-2026"  # noqa: S105 - throwaway local accounts
+
+
+async def prepare(url: str, donors: int) -> list[str]:
+    """A clean schema and the donor accounts; answers their emails."""
+    from sqlalchemy import text
+
+    from peal.config import Settings
+    from peal.core.security import PasswordHashing
+    from peal.db import Database
+    from peal.seed import ensure_user
+
+    settings = Settings(database_url=url)
+    database = Database(settings)
+    async with database.engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    env = server_env(url)
+    peal = str(Path(sys.executable).with_name("peal"))
+    await asyncio.to_thread(subprocess.run, [peal, "migrate"], env=env, check=True)
+    passwords = PasswordHashing(settings)
+    emails = [f"donor{i}@bench.peal.app" for i in range(donors + 1)]
+    async with database.sessionmaker() as session:
+        for email in emails:
+            await ensure_user(
+                session, passwords, email=email, name="Bench Donor", role="woman", password=PASSWORD
+            )
+        await session.commit()
+    await database.dispose()
+    return emails
+
+
+async def run(args: argparse.Namespace) -> int:
+    emails = await prepare(args.url, args.donors)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = server_env(args.url)
+    peal = str(Path(sys.executable).with_name("peal"))
+    workdir = Path(tempfile.mkdtemp(prefix="peal-donations-"))
+    server = await asyncio.to_thread(
+        subprocess.Popen,
+        [peal, "serve", "--port", str(port), "--workers", str(args.workers)],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.to_thread(wait_healthy, base, "/health")
+        limits = httpx.Limits(max_connections=args.concurrency + 8)
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+            tokens = []
+            for email in emails:
+                answer = await client.post(
+                    "/api/auth/login", json={"email": email, "password": PASSWORD}
+                )
+                answer.raise_for_status()
+                tokens.append(answer.json()["accessToken"])
+            author, donor_tokens = tokens[0], tokens[1:]
+            deadline = time.gmtime(time.time() + 30 * 86400)
+            created = await client.post(
+                "/api/requests",
+                headers={"Authorization": f"Bearer {author}"},
+                json={
+                    "title": "A bakery for our neighbourhood",
+                    "description": "Ovens, flour and a lease: the popular request of the bench.",
+                    "category": "business",
+                    "goalAmount": args.goal,
+                    "deadline": time.strftime("%Y-%m-%d", deadline),
+                },
+            )
+            created.raise_for_status()
+            request_id = created.json()["request"]["id"]
+
+            succeeded: list[tuple[int, Decimal]] = []
+            refused: dict[int, int] = {}
+            latencies: list[float] = []
+            rng = random.Random(7)
+            stop_at = time.perf_counter() + args.duration
+
+            async def donor_loop(worker: int) -> None:
+                while time.perf_counter() < stop_at:
+                    donor = rng.randrange(len(donor_tokens))
+                    amount = Decimal(rng.randrange(100, 10_000)) / 100
+                    started = time.perf_counter()
+                    answer = await client.post(
+                        f"/api/requests/{request_id}/donate",
+                        headers={"Authorization": f"Bearer {donor_tokens[donor]}"},
+                        json={"amount": float(amount)},
+                    )
+                    latencies.append(time.perf_counter() - started)
+                    if answer.status_code == 201:
+                        succeeded.append((donor, amount))
+                    else:
+                        refused[answer.status_code] = refused.get(answer.status_code, 0) + 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(donor_loop(i) for i in range(args.concurrency)))
+            elapsed = time.perf_counter() - started
+            final = (await client.get(f"/api/requests/{request_id}")).json()["request"]
+            funded_notes = await client.get(
+                "/api/notifications?limit=100", headers={"Authorization": f"Bearer {author}"}
+            )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(15)
+
+    expected_total = sum((amount for _, amount in succeeded), Decimal(0))
+    expected_supporters = len({donor for donor, _ in succeeded})
+    funded_count = sum(1 for n in funded_notes.json()["data"] if n["type"] == "request_funded")
+    ledger = await asyncio.to_thread(
+        subprocess.run, [peal, "check-ledger"], env=env, cwd=workdir, capture_output=True, text=True
+    )
+    ms = [value * 1000 for value in latencies]
+    print(
+        f"donations to one request: {os.cpu_count()} CPUs, {args.workers} API process(es), "
+        f"concurrency {args.concurrency}, {args.duration} s, PostgreSQL"
+    )
+    print(
+        f"succeeded {len(succeeded)} ({len(succeeded) / elapsed:.0f}/s), refused {refused or 0}; "
+        f"latency p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms"
+    )
+    current = Decimal(str(final["currentAmount"]))
+    checks = {
+        "currentAmount exact": current == expected_total,
+        "supportersCount exact": final["supportersCount"] == expected_supporters,
+        "request_funded once": funded_count == (1 if expected_total >= args.goal else 0),
+        "check-ledger agrees": ledger.returncode == 0,
+    }
+    print(
+        f"currentAmount {current} (expected {expected_total}), supportersCount "
+        f"{final['supportersCount']} (expected {expected_supporters}), status {final['status']}, "
+        f"request_funded notifications {funded_count}"
+    )
+    print(ledger.stdout.strip().splitlines()[-1] if ledger.stdout else ledger.stderr.strip())
+    for name, ok in checks.items():
+        print(f"{'OK  ' if ok else 'FAIL'} {name}")
+    return 0 if all(checks.values()) else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", help="postgresql://user@host:port/database (a database of its own)")
+    parser.add_argument("--donors", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--goal", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=1)
+    raise SystemExit(asyncio.run(run(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
