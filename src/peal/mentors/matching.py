@@ -219,7 +219,7 @@ async def recommend(
                 availability=profile.availability,
                 years_experience=profile.years_experience,
                 reasons=reasons_for(
-                    profile, matched_skills, matched_interests, near, user.location
+                    profile, matched_skills, matched_interests, near, (user.location or "").strip()
                 ),
                 profile=MatchProfile(
                     id=profile.id,

@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, update
@@ -487,21 +487,29 @@ async def _pending_count(session: AsyncSession, mentee_id: uuid.UUID) -> int:
     return int(result.scalar_one())
 
 
-async def _why_not_connectable(
-    session: AsyncSession, mentor_id: uuid.UUID, mentee_id: uuid.UUID
-) -> Conflict:
-    status = await session.scalar(
-        select(MentorConnection.status).where(
-            MentorConnection.mentor_id == mentor_id, MentorConnection.mentee_id == mentee_id
+async def _check_no_open_connection(
+    session: AsyncSession, mentor_id: uuid.UUID, mentee_id: uuid.UUID, now: datetime
+) -> None:
+    """409 while the pair has a pending or accepted connection, or a recent refusal."""
+    row = (
+        await session.execute(
+            select(MentorConnection.status, MentorConnection.updated_at).where(
+                MentorConnection.mentor_id == mentor_id, MentorConnection.mentee_id == mentee_id
+            )
         )
-    )
-    if status == "rejected":
-        return Conflict(
+    ).one_or_none()
+    if row is None:
+        return
+    status, updated_at = row
+    if status in ("pending", "accepted"):
+        raise Conflict(
+            "You already have a request or a mentorship with this mentor",
+            code="connection_exists",
+        )
+    if status == "rejected" and updated_at > now - REJECTED_COOLDOWN:
+        raise Conflict(
             "This mentor declined your request recently", code="request_recently_rejected"
         )
-    return Conflict(
-        "You already have a request or a mentorship with this mentor", code="connection_exists"
-    )
 
 
 async def connect(
@@ -517,6 +525,8 @@ async def connect(
     profile, mentor = await _load_mentor(session, mentee, mentor_id)
     if mentor.id == mentee.id:
         raise BadRequest("You cannot ask yourself for mentoring", code="cannot_connect_to_self")
+    now = utcnow()
+    await _check_no_open_connection(session, profile.id, mentee.id, now)
     if profile.availability == "unavailable":
         raise Conflict("This mentor is not taking mentees", code="mentor_unavailable")
     if profile.current_mentees_count >= profile.max_mentees:
@@ -526,7 +536,6 @@ async def connect(
             f"You already have {MAX_PENDING_REQUESTS} pending requests",
             code="too_many_pending_requests",
         )
-    now = utcnow()
     insert = _dialect_insert(session)(MentorConnection).values(
         id=uuid.uuid4(),
         mentor_id=profile.id,
@@ -557,7 +566,11 @@ async def connect(
     )
     connection_id = result.scalar_one_or_none()
     if connection_id is None:
-        raise await _why_not_connectable(session, profile.id, mentee.id)
+        # A concurrent request of the same pair got there first.
+        raise Conflict(
+            "You already have a request or a mentorship with this mentor",
+            code="connection_exists",
+        )
     await notify(
         session,
         mentor.id,
