@@ -25,7 +25,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Subquery,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.auth.dependencies import is_admin
@@ -90,18 +101,28 @@ def _same_place(place: str | None) -> ColumnElement[bool]:
     return func.lower(func.trim(User.location)) == place
 
 
-def _points(terms: MenteeTerms) -> tuple[ColumnElement[int], ColumnElement[bool]]:
+def _overlaps(terms: MenteeTerms) -> Subquery | None:
+    """Per mentor, how many of its skills are among the mentee's terms: one pass over the
+    skill index for the terms (not one lookup per mentor), joined to the candidates."""
+    if not terms.terms:
+        return None
+    return (
+        select(MentorSkill.mentor_id, func.count().label("shared"))
+        .where(MentorSkill.skill.in_(sorted(terms.terms)))
+        .group_by(MentorSkill.mentor_id)
+        .subquery("overlaps")
+    )
+
+
+def _points(
+    terms: MenteeTerms, overlaps: Subquery | None
+) -> tuple[ColumnElement[int], ColumnElement[bool]]:
     """The SQL score (integer points) of the joined MentorProfile/User, and same-place."""
-    wanted = sorted(terms.terms)
-    if wanted:
-        saturate = min(TOPICS_SATURATE, len(wanted))
-        overlap = (
-            select(func.count())
-            .where(MentorSkill.mentor_id == MentorProfile.id, MentorSkill.skill.in_(wanted))
-            .scalar_subquery()
-        )
+    if overlaps is not None:
+        saturate = min(TOPICS_SATURATE, len(terms.terms))
+        shared = func.coalesce(overlaps.c.shared, 0)
         topics: ColumnElement[int] = case(
-            (overlap >= saturate, TOPICS), else_=overlap * TOPICS // saturate
+            (shared >= saturate, TOPICS), else_=shared * TOPICS // saturate
         )
     else:
         topics = literal(0)
@@ -192,11 +213,14 @@ async def recommend(
     """The best mentors for the mentee, best first (see the module's formula)."""
     mentee = await _target(session, viewer, user_id)
     terms = await mentee_terms(session, mentee, criteria)
-    points, same_place = _points(terms)
+    overlaps = _overlaps(terms)
+    points, same_place = _points(terms, overlaps)
+    query = select(MentorProfile, User, points.label("points"), same_place.label("same_place"))
+    query = query.join(User, User.id == MentorProfile.user_id)
+    if overlaps is not None:
+        query = query.outerjoin(overlaps, overlaps.c.mentor_id == MentorProfile.id)
     result = await session.execute(
-        select(MentorProfile, User, points.label("points"), same_place.label("same_place"))
-        .join(User, User.id == MentorProfile.user_id)
-        .where(*_eligible(mentee, criteria))
+        query.where(*_eligible(mentee, criteria))
         .order_by(points.desc(), MentorProfile.id.asc())
         .limit(limit)
         .execution_options(populate_existing=True)
