@@ -515,12 +515,14 @@ async def _check_no_open_connection(
 async def connect(
     session: AsyncSession, mentee: User, mentor_id: uuid.UUID, message: str | None
 ) -> ConnectionOut:
-    """A pending request from `mentee` to a mentor she can see; the mentor is notified.
+    """A pending request from `mentee` to a mentor she can see; the mentor is notified (and
+    emailed, as their settings allow).
 
     Refused: to yourself (400); while a request or mentorship with this mentor exists, or
     within REJECTED_COOLDOWN of a refusal (409); to an unavailable or full mentor (409); past
     MAX_PENDING_REQUESTS open requests (409). An ended or long-ago rejected connection is
-    re-opened as a new request (the pair keeps one row).
+    re-opened as a new request: the pair keeps one row, and the upsert's condition settles
+    two requests sent at once (one 201, one 409).
     """
     profile, mentor = await _load_mentor(session, mentee, mentor_id)
     if mentor.id == mentee.id:
