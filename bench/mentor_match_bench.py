@@ -172,7 +172,7 @@ async def run(args: argparse.Namespace) -> None:
     def directory(**filters: Any) -> Any:
         async def case(session: AsyncSession) -> Any:
             return await service.list_mentors(
-                session, service.MentorFilters(**filters), PageParams(page=1, limit=20)
+                session, None, service.MentorFilters(**filters), PageParams(page=1, limit=20)
             )
 
         return case

@@ -143,7 +143,7 @@ def _points(
 def _eligible(mentee: User, criteria: MatchCriteria | None) -> list[ColumnElement[bool]]:
     cutoff = utcnow() - REJECTED_COOLDOWN
     conditions = [
-        listed_mentor(),
+        listed_mentor(mentee),
         MentorProfile.user_id != mentee.id,
         MentorProfile.availability != "unavailable",
         MentorProfile.current_mentees_count < MentorProfile.max_mentees,

@@ -53,7 +53,7 @@ WomanOrSponsor = Annotated[User, Depends(require_role("woman", "sponsor"))]
 )
 async def list_mentors(
     session: SessionDep,
-    _viewer: OptionalUser,
+    viewer: OptionalUser,
     pages: Pages,
     skill: Annotated[
         str | None, Query(max_length=100, description="Exact skill, case-insensitive")
@@ -80,7 +80,7 @@ async def list_mentors(
         search=search,
         user_id=user_id,
     )
-    mentors, pagination = await service.list_mentors(session, filters, pages)
+    mentors, pagination = await service.list_mentors(session, viewer, filters, pages)
     return Page(data=mentors, pagination=pagination)
 
 

@@ -71,9 +71,13 @@ def _contains(text: str) -> str:
     return f"%{escaped}%"
 
 
-def listed_mentor() -> ColumnElement[bool]:
-    """SQL condition on the joined `User`: a mentor everyone may find (public, active)."""
-    return profile_visible(None)
+def listed_mentor(viewer: User | None) -> ColumnElement[bool]:
+    """SQL condition on the joined `User`: a mentor in the public directory (public, active),
+    and one `viewer` may see (so whatever users.profile_visible rules out, such as a block
+    when the safety rules add it there, is ruled out here too)."""
+    if viewer is None:
+        return profile_visible(None)
+    return and_(profile_visible(None), profile_visible(viewer))
 
 
 # --- presenting -----------------------------------------------------------------------------
@@ -253,8 +257,8 @@ class MentorFilters:
     user_id: uuid.UUID | None = None
 
 
-def _filter_conditions(filters: MentorFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [listed_mentor()]
+def _filter_conditions(filters: MentorFilters, viewer: User | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [listed_mentor(viewer)]
     if skill := normalize_label(filters.skill or ""):
         conditions.append(
             exists().where(MentorSkill.mentor_id == MentorProfile.id, MentorSkill.skill == skill)
@@ -283,14 +287,14 @@ def _filter_conditions(filters: MentorFilters) -> list[ColumnElement[bool]]:
 
 
 async def list_mentors(
-    session: AsyncSession, filters: MentorFilters, page: PageParams
+    session: AsyncSession, viewer: User | None, filters: MentorFilters, page: PageParams
 ) -> tuple[list[MentorOut], Pagination]:
     """Listed mentors, newest profile first: a count, the page with its people, the skills.
 
     Three queries whatever the page size. Private, banned and deleted people are never listed
     (not even to themselves or admins: the list is the public directory).
     """
-    conditions = _filter_conditions(filters)
+    conditions = _filter_conditions(filters, viewer)
     total = (
         await session.execute(
             select(func.count())
