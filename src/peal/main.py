@@ -28,6 +28,7 @@ from peal.events.router import router as events_router
 from peal.funding.router import router as funding_router
 from peal.goals.router import router as goals_router
 from peal.jobs import close_runtime, set_runtime, start_client, stop_client
+from peal.mentors.router import router as mentors_router
 from peal.notifications.router import router as notifications_router
 from peal.ops.router import router as ops_router
 from peal.outbox import OutboxRelay
@@ -59,6 +60,7 @@ ROUTERS = (
     funding_router,
     payments_router,
     stories_router,
+    mentors_router,
     search_router,
 )
 

@@ -126,6 +126,7 @@ async def run_seed(settings: Settings) -> None:
             await seed_funding(session, settings, demo_users)
             await seed_videos(session, settings, demo_users)
             await seed_goals_and_events(session, demo_users)
+            await seed_mentoring(session, passwords, demo_users)
         await wait_for_jobs()
     finally:
         await close_runtime()
@@ -601,6 +602,151 @@ async def _seed_events(session: AsyncSession, users: dict[str, User]) -> None:
             await events.register(session, users[attendee], event.id)
     await commit(session)
     print(f"created {len(DEMO_EVENTS)} upcoming events (online and in person), registrations")
+
+
+@dataclass(frozen=True)
+class DemoMentor:
+    email: str
+    bio: str
+    skills: tuple[str, ...]
+    years: int
+    availability: str = "available"
+    max_mentees: int = 5
+    accepts_remote: bool = True
+
+
+# People who only mentor (the demo users above mentor too); their password is the demo one.
+DEMO_MENTOR_USERS = (
+    DemoUser(
+        "nadia@demo.peal.app",
+        "Nadia Haddad",
+        "sponsor",
+        "Built a chain of neighbourhood shops; now I help others grow theirs.",
+        "Lagos, Nigeria",
+        ("retail", "marketing"),
+    ),
+    DemoUser(
+        "mei@demo.peal.app",
+        "Mei Chen",
+        "woman",
+        "Product designer who loves turning messy ideas into simple apps.",
+        "Remote",
+        ("product design",),
+    ),
+    DemoUser(
+        "fatima@demo.peal.app",
+        "Fatima Diallo",
+        "sponsor",
+        "Twenty years in agriculture and food supply chains across West Africa.",
+        "Dakar, Senegal",
+        ("agriculture",),
+    ),
+)
+
+DEMO_MENTORS = (
+    DemoMentor(
+        "grace@demo.peal.app",
+        "I help founders raise their first money and pitch with confidence.",
+        ("finance", "fundraising", "pitching", "investing"),
+        15,
+    ),
+    DemoMentor(
+        "lucia@demo.peal.app",
+        "Weekend coding coach: from a first web page to a first job.",
+        ("python", "web development", "teaching"),
+        8,
+        availability="busy",
+        max_mentees=3,
+    ),
+    DemoMentor(
+        "nadia@demo.peal.app",
+        "Branding, pricing and getting customers through the door.",
+        ("marketing", "branding", "retail", "small business", "pricing"),
+        12,
+    ),
+    DemoMentor(
+        "mei@demo.peal.app",
+        "Design your product around the people who will use it.",
+        ("product design", "ux", "e-commerce"),
+        6,
+        max_mentees=2,
+    ),
+    DemoMentor(
+        "fatima@demo.peal.app",
+        "Sourcing, logistics and selling fresh food at a fair price.",
+        ("agriculture", "supply chain", "finance", "food business"),
+        20,
+        max_mentees=2,
+        accepts_remote=False,
+    ),
+)
+
+# (mentee, mentor, message, accepted?)
+DEMO_CONNECTIONS = (
+    (
+        "amara@demo.peal.app",
+        "grace@demo.peal.app",
+        "I would love help preparing a pitch for my bakery.",
+        False,
+    ),
+    ("lucia@demo.peal.app", "grace@demo.peal.app", "How do I fund a coding club?", True),
+    ("lucia@demo.peal.app", "mei@demo.peal.app", "Could you review my club's website?", False),
+    ("amara@demo.peal.app", "fatima@demo.peal.app", "Where do I buy flour in bulk?", True),
+)
+
+
+async def seed_mentoring(
+    session: AsyncSession, passwords: PasswordHashing, users: dict[str, User]
+) -> None:
+    """Mentor profiles across skills (some demo users, and three people who only mentor),
+    with pending and accepted requests, through the mentoring service. Runs once."""
+    from peal.mentors import service as mentors
+    from peal.mentors.models import MentorProfile
+    from peal.mentors.schemas import MentorCreate
+
+    people = dict(users)
+    for demo in DEMO_MENTOR_USERS:
+        user, created = await ensure_user(
+            session,
+            passwords,
+            email=demo.email,
+            name=demo.name,
+            role=demo.role,
+            password=DEMO_PASSWORD,
+            bio=demo.bio,
+            location=demo.location,
+            skills=demo.skills,
+        )
+        people[demo.email] = user
+        print(f"{'created' if created else 'exists '} {demo.role:8} {demo.email}")
+    await commit(session)
+    first = people[DEMO_MENTORS[0].email]
+    if await session.scalar(select(MentorProfile.id).where(MentorProfile.user_id == first.id)):
+        print("exists  mentor profiles and connections")
+        return
+    profiles = {}
+    for mentor in DEMO_MENTORS:
+        profile = await mentors.create_mentor(
+            session,
+            people[mentor.email],
+            MentorCreate(
+                bio=mentor.bio,
+                skills=list(mentor.skills),
+                years_experience=mentor.years,
+                availability=mentor.availability,
+                max_mentees=mentor.max_mentees,
+                accepts_remote=mentor.accepts_remote,
+            ),
+        )
+        profiles[mentor.email] = profile.id
+    for mentee, mentor_email, message, accepted in DEMO_CONNECTIONS:
+        connection = await mentors.connect(session, people[mentee], profiles[mentor_email], message)
+        if accepted:
+            await mentors.answer_request(
+                session, people[mentor_email], profiles[mentor_email], connection.id, "accept"
+            )
+    await commit(session)
+    print(f"created {len(DEMO_MENTORS)} mentors, pending and accepted mentoring requests")
 
 
 async def create_admin(settings: Settings, *, email: str, name: str, password: str) -> None:

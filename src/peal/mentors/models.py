@@ -22,6 +22,8 @@ class MentorProfile(UUIDPrimaryKey, Timestamps, Base):
             "years_experience IS NULL OR years_experience >= 0", name="years_experience"
         ),
         Index("ix_mentor_profiles_availability", "availability"),
+        # `GET /api/mentors` lists newest first.
+        Index("ix_mentor_profiles_created", "created_at", "id"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(
@@ -53,7 +55,7 @@ class MentorSkill(UUIDPrimaryKey, CreatedAt, Base):
 class MentorConnection(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "mentor_connections"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'accepted', 'rejected')", name="status"),
+        CheckConstraint("status IN ('pending', 'accepted', 'rejected', 'ended')", name="status"),
         UniqueConstraint("mentor_id", "mentee_id"),
         Index("ix_mentor_connections_mentee", "mentee_id"),
         Index("ix_mentor_connections_mentor_status", "mentor_id", "status"),
@@ -64,3 +66,5 @@ class MentorConnection(UUIDPrimaryKey, Timestamps, Base):
     )
     mentee_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(50), default="pending", server_default="pending")
+    # The mentee's note with the request (plain text, bounded by the schema).
+    message: Mapped[str | None] = mapped_column(Text)

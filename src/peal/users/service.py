@@ -30,7 +30,6 @@ from peal.auth.models import OneTimeToken, RefreshToken
 from peal.core.errors import BadRequest, Forbidden, NotFound
 from peal.db import utcnow
 from peal.funding.models import FundingDonation, FundingRequest
-from peal.mentors.models import MentorConnection, MentorProfile
 from peal.messaging.models import Conversation, ConversationParticipant, Message
 from peal.notifications.service import notify, purge_user_notifications
 from peal.settings.service import delete_settings
@@ -586,26 +585,10 @@ async def _purge_stories(session: AsyncSession, user_id: uuid.UUID) -> None:
 
 
 async def _purge_mentoring(session: AsyncSession, user_id: uuid.UUID) -> None:
-    # The user's mentor profile goes with its skills and connections (CASCADE).
-    await session.execute(
-        delete(MentorProfile).where(MentorProfile.user_id == user_id), execution_options=_NO_SYNC
-    )
-    mentors = select(MentorConnection.mentor_id).where(
-        MentorConnection.mentee_id == user_id, MentorConnection.status == "accepted"
-    )
-    await session.execute(
-        update(MentorProfile)
-        .where(MentorProfile.id.in_(mentors.scalar_subquery()))
-        .values(
-            current_mentees_count=MentorProfile.current_mentees_count - 1,
-            updated_at=MentorProfile.updated_at,
-        ),
-        execution_options=_NO_SYNC,
-    )
-    await session.execute(
-        delete(MentorConnection).where(MentorConnection.mentee_id == user_id),
-        execution_options=_NO_SYNC,
-    )
+    # Imported here: the mentors service imports this module (visibility, skills).
+    from peal.mentors.service import purge_user
+
+    await purge_user(session, user_id)
 
 
 async def _purge_messages(session: AsyncSession, user_id: uuid.UUID) -> None:
