@@ -1,7 +1,7 @@
 """mentoring: ended connections, request messages, listing index
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0015
 Create Date: 2026-12-04 09:45:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
