@@ -14,7 +14,15 @@ from peal.search.models import SEARCH_INDEXES
 from peal.settings.models import UserSettings
 from peal.stories.models import SuccessStory, SuccessStoryCelebration
 from peal.uploads.models import Upload
-from peal.users.models import User, UserFollow, UserInterest, UserSkill
+from peal.users.models import (
+    DataExport,
+    User,
+    UserBlock,
+    UserFollow,
+    UserInterest,
+    UserMute,
+    UserSkill,
+)
 from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
 
 __all__ = [
@@ -22,6 +30,7 @@ __all__ = [
     "Base",
     "Conversation",
     "ConversationParticipant",
+    "DataExport",
     "Event",
     "EventRegistration",
     "FundingDonation",
@@ -41,8 +50,10 @@ __all__ = [
     "SuccessStoryCelebration",
     "Upload",
     "User",
+    "UserBlock",
     "UserFollow",
     "UserInterest",
+    "UserMute",
     "UserSettings",
     "UserSkill",
     "Video",

@@ -13,7 +13,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
-from peal.auth.dependencies import is_admin, is_self_or_admin
 from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from peal.core.schemas import PageParams, Pagination
 from peal.db import utcnow
@@ -21,6 +20,7 @@ from peal.events.models import Event, EventRegistration
 from peal.events.schemas import EventCreate, EventHost, EventOut, EventUpdate
 from peal.notifications.service import notify_many
 from peal.users.models import User
+from peal.users.policy import is_admin, is_self_or_admin
 
 # An event without an end date is taken to last this long (for its status and the filters).
 DEFAULT_DURATION = timedelta(hours=2)

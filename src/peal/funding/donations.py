@@ -19,7 +19,6 @@ from sqlalchemy import distinct, exists, func, or_, select, true, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.dependencies import is_admin
 from peal.config import Settings
 from peal.core.errors import Conflict, Forbidden, NotFound
 from peal.core.schemas import Cursor, encode_cursor
@@ -40,6 +39,7 @@ from peal.notifications.service import notify, notify_many
 from peal.payments.providers import CURRENCY, Payment, provider_for, to_cents
 from peal.settings.service import get_settings_for
 from peal.users.models import User
+from peal.users.policy import is_admin
 
 log = structlog.get_logger("peal.funding")
 

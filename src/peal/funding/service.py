@@ -15,7 +15,6 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.dependencies import is_admin
 from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from peal.db import utcnow
 from peal.funding.models import FundingDonation, FundingRequest
@@ -28,8 +27,8 @@ from peal.funding.schemas import (
 )
 from peal.uploads.service import mark_in_use, resolve_owned_upload
 from peal.users.models import User
+from peal.users.policy import is_admin, profile_visible
 from peal.users.schemas import UserSummary
-from peal.users.service import profile_visible
 
 FUNDRAISER_ROLES = ("woman", "admin")
 MAX_DEADLINE_DAYS = 90

@@ -46,7 +46,8 @@ from peal.search.schemas import SearchResults
 from peal.stories.models import SuccessStory
 from peal.stories.service import present_stories
 from peal.users.models import User, UserSkill
-from peal.users.service import present_users, profile_visible
+from peal.users.policy import profile_visible
+from peal.users.service import present_users
 from peal.videos.models import Video
 from peal.videos.service import present_videos, video_visible
 

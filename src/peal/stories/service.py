@@ -14,7 +14,6 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.dependencies import is_admin
 from peal.core.errors import Forbidden, NotFound, ValidationFailed
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
@@ -26,7 +25,7 @@ from peal.stories.models import SuccessStory, SuccessStoryCelebration
 from peal.stories.schemas import StoryCreate, StoryOut
 from peal.uploads.service import mark_in_use, resolve_owned_upload
 from peal.users.models import User
-from peal.users.service import profile_visible
+from peal.users.policy import is_admin, profile_visible
 
 STORYTELLER_ROLES = ("woman", "admin")
 # "The most celebrated recent story" when none is featured: recent means this many days.

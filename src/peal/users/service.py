@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
-    and_,
     case,
     delete,
     exists,
@@ -19,7 +18,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,6 +34,8 @@ from peal.notifications.service import notify, purge_user_notifications
 from peal.settings.service import delete_settings
 from peal.stories.models import SuccessStory, SuccessStoryCelebration
 from peal.users.models import User, UserFollow, UserInterest, UserSkill
+from peal.users.policy import can_see_private, profile_visible
+from peal.users.policy import listed_conditions as _listed_conditions
 from peal.users.schemas import UserOut, normalize_label
 from peal.videos.models import Video, VideoComment, VideoLike
 
@@ -101,37 +101,11 @@ async def create_user(
 # --- visibility ---------------------------------------------------------------------------
 
 
-def can_see_private(user: User, viewer: User | None) -> bool:
-    return viewer is not None and (viewer.id == user.id or viewer.role == "admin")
-
-
-def is_listed(user: User) -> bool:
-    """Visible to everyone: public, not banned, not deleted."""
-    return user.is_public and user.is_active
-
-
-def _listed_conditions(*, include_private: bool = False) -> list[ColumnElement[bool]]:
-    conditions = [User.deleted_at.is_(None), User.is_banned == false()]
-    if not include_private:
-        conditions.append(User.is_public == true())
-    return conditions
-
-
-def profile_visible(viewer: User | None) -> ColumnElement[bool]:
-    """SQL condition on `User`: may `viewer` see this person, and so their videos, requests and
-    stories? Admins see everyone; others see active public profiles, and themselves."""
-    if viewer is not None and viewer.role == "admin":
-        return true()
-    active = and_(*_listed_conditions(include_private=True))
-    if viewer is None:
-        return and_(active, User.is_public == true())
-    return and_(active, or_(User.is_public == true(), User.id == viewer.id))
-
-
 async def get_visible_user(session: AsyncSession, user_id: uuid.UUID, viewer: User | None) -> User:
-    """The user if `viewer` may see it; private, banned and deleted users are 404 to others."""
-    user = await session.get(User, user_id)
-    if user is None or not (is_listed(user) or can_see_private(user, viewer)):
+    """The user if `viewer` may see it; private, banned, deleted and blocked users (either
+    way) are 404 to others: the one rule of `users.policy.profile_visible`."""
+    user = await session.scalar(select(User).where(User.id == user_id, profile_visible(viewer)))
+    if user is None:
         raise NotFound("User not found", code="user_not_found")
     return user
 
@@ -279,7 +253,7 @@ async def list_users(
     offset: int,
 ) -> tuple[list[UserOut], int]:
     """Listed users matching `filters`, newest first: count + page + 3 queries."""
-    conditions = _filter_conditions(filters)
+    conditions = [*_filter_conditions(filters), profile_visible(viewer)]
     query = select(User).where(*conditions).order_by(User.created_at.desc(), User.id.desc())
     count_query = select(func.count()).select_from(User).where(*conditions)
     users, total = await _page(session, query, count_query, limit=limit, offset=offset)
@@ -307,11 +281,7 @@ async def list_follows(
         join_on, owned_by = UserFollow.following_id == User.id, UserFollow.follower_id == owner.id
     conditions = [owned_by, *_listed_conditions(include_private=True)]
     if not can_see_private(owner, viewer):
-        conditions.append(
-            or_(User.is_public == true(), User.id == viewer.id)
-            if viewer is not None
-            else User.is_public == true()
-        )
+        conditions.append(profile_visible(viewer))
     query = (
         select(User)
         .join(UserFollow, join_on)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, delete, false, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.dependencies import is_admin
 from peal.core.errors import Forbidden, NotFound, ValidationFailed
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.notifications.service import notify
 from peal.users.models import User
+from peal.users.policy import is_admin
 from peal.users.schemas import UserSummary
 from peal.videos.models import Video, VideoComment
 from peal.videos.schemas import CommentOut

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.config import Settings
 from peal.core.errors import ValidationFailed
 from peal.users.models import User, UserFollow, UserInterest, UserSkill
-from peal.users.service import profile_visible
+from peal.users.policy import profile_visible
 from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
 
 # --- trending ------------------------------------------------------------------------------

@@ -36,15 +36,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.dependencies import is_admin
 from peal.core.errors import Conflict, Forbidden, NotFound
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import after_commit, utcnow
 from peal.notifications.service import notify
 from peal.uploads.service import forget_files, mark_in_use, resolve_owned_upload
 from peal.users.models import User
+from peal.users.policy import is_admin, profile_visible
 from peal.users.schemas import UserSummary
-from peal.users.service import profile_visible
 from peal.videos.models import Video, VideoLike, VideoShare, VideoTag, VideoView
 from peal.videos.schemas import VideoCreate, VideoOut, VideoUpdate, normalize_tag
 
