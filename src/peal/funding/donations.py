@@ -28,6 +28,7 @@ from peal.funding.models import FundingDonation, FundingRequest
 from peal.funding.schemas import DonateBody, DonationOut, DonationResult, FundingRequestOut
 from peal.funding.service import (
     NO_SYNC,
+    donor_visible,
     get_managed_request,
     get_request,
     present_donation,
@@ -637,7 +638,7 @@ async def list_donations(
         await session.execute(select(func.count()).select_from(FundingDonation).where(*conditions))
     ).scalar_one()
     query = (
-        select(FundingDonation, User)
+        select(FundingDonation, User, donor_visible(viewer))
         .join(User, User.id == FundingDonation.donor_id)
         .where(*conditions)
         .order_by(FundingDonation.created_at.desc(), FundingDonation.id.desc())
@@ -654,5 +655,8 @@ async def list_donations(
         rows = rows[:limit]
         last = rows[-1][0]
         next_cursor = encode_cursor(last.created_at, last.id)
-    items = [present_donation(donation, donor, viewer) for donation, donor in rows]
+    items = [
+        present_donation(donation, donor if visible else None, viewer)
+        for donation, donor, visible in rows
+    ]
     return DonationPage(items, total, next_cursor)

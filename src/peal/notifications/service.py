@@ -26,6 +26,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import NotFound
+from peal.core.export import row_dict
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.email.service import queue_email
@@ -263,3 +264,18 @@ async def purge_user_notifications(session: AsyncSession, user_id: uuid.UUID) ->
 
 def _rowcount(result: Any) -> int:
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+# --- account deletion and export -----------------------------------------------------------
+
+purge_user = purge_user_notifications
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Her inbox as she sees it in the app."""
+    rows = await session.scalars(
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.created_at, Notification.id)
+    )
+    return {"notifications": [row_dict(row, exclude={"user_id"}) for row in rows.all()]}
