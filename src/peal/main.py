@@ -31,6 +31,7 @@ from peal.jobs import close_runtime, set_runtime, start_client, stop_client
 from peal.notifications.router import router as notifications_router
 from peal.ops.router import router as ops_router
 from peal.payments.router import router as payments_router
+from peal.safety.router import router as safety_router
 from peal.scheduling import InProcessScheduler
 from peal.search.router import router as search_router
 from peal.settings.router import router as settings_router
@@ -59,6 +60,7 @@ ROUTERS = (
     payments_router,
     stories_router,
     search_router,
+    safety_router,
 )
 
 DESCRIPTION = """

@@ -56,7 +56,7 @@ def listed_conditions(
     return conditions
 
 
-def not_blocked(viewer_id: ViewerId, person_id: PersonId) -> ColumnElement[bool]:
+def not_blocked(viewer_id: ViewerId, person_id: ViewerId) -> ColumnElement[bool]:
     """SQL: neither has blocked the other. Two EXISTS, each served by a unique index."""
     return and_(
         ~exists().where(UserBlock.blocker_id == viewer_id, UserBlock.blocked_id == person_id),
@@ -64,7 +64,7 @@ def not_blocked(viewer_id: ViewerId, person_id: PersonId) -> ColumnElement[bool]
     )
 
 
-def not_muted(viewer_id: ViewerId, person_id: PersonId) -> ColumnElement[bool]:
+def not_muted(viewer_id: ViewerId, person_id: ViewerId) -> ColumnElement[bool]:
     """SQL: the viewer has not muted the person (mutes hide one way: feeds, notifications)."""
     return ~exists().where(UserMute.muter_id == viewer_id, UserMute.muted_id == person_id)
 
@@ -84,7 +84,7 @@ def profile_visible(viewer: User | None, person: PersonEntity = User) -> ColumnE
     )
 
 
-def visible_to(viewer: User | None, person_id: PersonId) -> ColumnElement[bool]:
+def visible_to(viewer: User | None, person_id: ViewerId) -> ColumnElement[bool]:
     """The same rule as `profile_visible` for a query holding only the person's id column
     (e.g. `MentorProfile.user_id`, a conversation participant): a correlated EXISTS on the
     person's primary key."""

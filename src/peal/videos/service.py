@@ -44,7 +44,7 @@ from peal.db import after_commit, utcnow
 from peal.notifications.service import notify
 from peal.uploads.service import forget_files, mark_in_use, resolve_owned_upload
 from peal.users.models import User
-from peal.users.policy import is_admin, profile_visible
+from peal.users.policy import is_admin, not_muted, profile_visible
 from peal.users.schemas import UserSummary
 from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
 from peal.videos.schemas import VideoCreate, VideoOut, VideoUpdate, normalize_tag
@@ -59,6 +59,11 @@ def video_visible(viewer: User | None) -> ColumnElement[bool]:
     if viewer is None:
         return and_(Video.status == "ready", profile_visible(None))
     return and_(or_(Video.status == "ready", Video.author_id == viewer.id), profile_visible(viewer))
+
+
+def unmuted_authors(viewer: User | None) -> list[ColumnElement[bool]]:
+    """Feeds (lists not of one author) leave out the people the viewer muted."""
+    return [] if viewer is None else [not_muted(viewer.id, Video.author_id)]
 
 
 def with_author() -> Select[Video, User]:
@@ -205,6 +210,8 @@ def _filter_conditions(
         conditions.append(Video.status == "ready")
     if filters.author_id is not None:
         conditions.append(Video.author_id == filters.author_id)
+    else:
+        conditions.extend(unmuted_authors(viewer))
     if filters.category:
         conditions.append(Video.category == normalize_tag(filters.category))
     if filters.search and (term := " ".join(filters.search.split()).lower()):
@@ -256,7 +263,7 @@ async def list_trending(
     session: AsyncSession, viewer: User | None, *, limit: int, offset: int
 ) -> VideoPage:
     """Ready videos by trending score (then newest): the ranked list, page by page."""
-    conditions = [video_visible(viewer), Video.status == "ready"]
+    conditions = [video_visible(viewer), Video.status == "ready", *unmuted_authors(viewer)]
     capped = (
         select(Video.id)
         .join(User, User.id == Video.author_id)
