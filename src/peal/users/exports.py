@@ -103,7 +103,7 @@ def _signature(secret: str, export_id: uuid.UUID, expires: int) -> str:
 
 def download_link(public_url: str, secret: str, export: DataExport) -> str | None:
     """The signed link of a ready export, valid until it expires; None otherwise."""
-    if export.status != ExportStatus.READY or export.expires_at is None:
+    if current_status(export, utcnow()) != ExportStatus.READY or export.expires_at is None:
         return None
     expires = int(export.expires_at.timestamp())
     query = urlencode({"expires": expires, "signature": _signature(secret, export.id, expires)})
