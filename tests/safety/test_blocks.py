@@ -258,3 +258,45 @@ async def test_lists_that_filter_blocks_keep_their_query_counts(
             counts[path].append(count_queries.count)
     for path, (small, large) in counts.items():
         assert small == large, path
+
+
+async def test_more_lists_that_filter_blocks_keep_their_query_counts(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    woman: AuthedUser,
+    make_user: Callable[..., Any],
+    count_queries: QueryCounter,
+) -> None:
+    """Followers, comments, donations, requests, events and search: same count for 1 and 6."""
+    hub: AuthedUser = await make_user("woman", name="Hub Helen")
+    video = (await insert_videos(app, hub.id, 1))[0]
+    request = await create_request(client, hub, title="Hub oven")
+    blocked: AuthedUser = await make_user("woman", name="Zed Blocked")
+    await _block(client, woman, blocked)
+    paths = (
+        f"/api/users/{hub.id}/followers?limit=50",
+        f"/api/videos/{video}/comments?limit=50",
+        f"/api/requests/{request['id']}/donations?limit=50",
+        "/api/requests?limit=50",
+        "/api/events?limit=50",
+        "/api/search?q=zed&limit=20",
+    )
+    counts: dict[str, list[int]] = {path: [] for path in paths}
+    for batch in (1, 5):
+        for _ in range(batch):
+            person: AuthedUser = await make_user("woman", name="Zed Person")
+            await _ok(await client.post(f"/api/users/{hub.id}/follow", headers=person.headers))
+            await _ok(
+                await client.post(
+                    f"/api/videos/{video}/comments", json={"content": "hi"}, headers=person.headers
+                )
+            )
+            await donate(client, person, request["id"], 5)
+            await create_request(client, person, title="Zed oven")
+            await create_event(client, person)
+        for path in paths:
+            count_queries.reset()
+            await _ok(await client.get(path, headers=woman.headers))
+            counts[path].append(count_queries.count)
+    for path, (small, large) in counts.items():
+        assert small == large, (path, small, large)

@@ -152,7 +152,8 @@ async def notify_many(
 ) -> int:
     """The same notification to many (a fan-out to followers); returns how many were stored.
 
-    Per batch of recipients: one query for their settings, one multi-row INSERT. No email.
+    Per batch of recipients: one query for those who blocked or muted the actor, one for their
+    settings, one multi-row INSERT. No email.
     """
     ids = [rid for rid in dict.fromkeys(recipient_ids) if rid != actor_id]
     created_at = utcnow()
