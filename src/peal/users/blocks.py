@@ -70,6 +70,11 @@ async def block(session: AsyncSession, me: User, user_id: uuid.UUID) -> None:
     """Block someone; idempotent. Their follows both ways end (flows.block_user adds the
     other domains' part)."""
     target = await _target(session, me, user_id, verb="block")
+    # Both rows locked (in id order, as the follow counters lock them): a follow racing this
+    # block either commits first and is removed below, or waits and sees the block.
+    await session.execute(
+        select(User.id).where(User.id.in_([me.id, target.id])).order_by(User.id).with_for_update()
+    )
     await session.execute(
         _insert_ignoring_duplicates(session, UserBlock, blocker_id=me.id, blocked_id=target.id)
     )

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.core.errors import BadRequest, Forbidden, NotFound
 from peal.core.export import jsonable, person, row_dict
 from peal.db import utcnow
+from peal.users.blocks import is_blocked_between
 from peal.users.models import (
     DataExport,
     User,
@@ -412,7 +413,12 @@ async def follow(session: AsyncSession, follower: User, user_id: uuid.UUID) -> t
     )
     if inserted.scalar_one_or_none() is None:
         return await _followers_count(session, followed.id), False
-    return await _shift_follow_counts(session, follower.id, followed.id, 1), True
+    count = await _shift_follow_counts(session, follower.id, followed.id, 1)
+    # The counter UPDATE waited for any block between the two (it locks both rows first):
+    # a block that committed meanwhile wins, and this follow rolls back.
+    if await is_blocked_between(session, follower.id, followed.id):
+        raise NotFound("User not found", code="user_not_found")
+    return count, True
 
 
 async def unfollow(session: AsyncSession, follower: User, user_id: uuid.UUID) -> int:
