@@ -33,6 +33,7 @@ from peal.notifications.router import router as notifications_router
 from peal.ops.router import router as ops_router
 from peal.outbox import OutboxRelay
 from peal.payments.router import router as payments_router
+from peal.safety.router import router as safety_router
 from peal.scheduling import InProcessScheduler
 from peal.search.router import router as search_router
 from peal.settings.router import router as settings_router
@@ -62,6 +63,7 @@ ROUTERS = (
     stories_router,
     mentors_router,
     search_router,
+    safety_router,
 )
 
 DESCRIPTION = """

@@ -15,7 +15,15 @@ from peal.search.models import SEARCH_INDEXES
 from peal.settings.models import UserSettings
 from peal.stories.models import SuccessStory, SuccessStoryCelebration
 from peal.uploads.models import Upload
-from peal.users.models import User, UserFollow, UserInterest, UserSkill
+from peal.users.models import (
+    DataExport,
+    User,
+    UserBlock,
+    UserFollow,
+    UserInterest,
+    UserMute,
+    UserSkill,
+)
 from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
 
 __all__ = [
@@ -23,6 +31,7 @@ __all__ = [
     "Base",
     "Conversation",
     "ConversationParticipant",
+    "DataExport",
     "Event",
     "EventRegistration",
     "FundingDonation",
@@ -43,8 +52,10 @@ __all__ = [
     "SuccessStoryCelebration",
     "Upload",
     "User",
+    "UserBlock",
     "UserFollow",
     "UserInterest",
+    "UserMute",
     "UserSettings",
     "UserSkill",
     "Video",

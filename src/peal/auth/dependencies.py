@@ -12,6 +12,9 @@ from peal.core.errors import Forbidden, Unauthorized
 from peal.core.security import AccessTokens, constant_time_equals, sign
 from peal.db import SessionDep
 from peal.users.models import User
+from peal.users.policy import is_admin, is_self_or_admin
+
+__all__ = ["is_admin", "is_self_or_admin"]  # policies live in the identity layer
 
 ACCESS_COOKIE = "peal_access"
 REFRESH_COOKIE = "peal_refresh"
@@ -89,11 +92,3 @@ def require_role(*roles: str) -> Callable[[User], Awaitable[User]]:
 
 
 AdminUser = Annotated[User, Depends(require_role("admin"))]
-
-
-def is_admin(user: User | None) -> bool:
-    return user is not None and user.role == "admin"
-
-
-def is_self_or_admin(user: User | None, owner_id: object) -> bool:
-    return user is not None and (user.id == owner_id or user.role == "admin")

@@ -11,13 +11,14 @@ from importlib import resources
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy import CursorResult, Result, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.auth.models import OneTimeToken, RefreshToken
 from peal.config import Settings
 from peal.core.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
+from peal.core.export import row_dict
 from peal.core.security import AccessTokens, PasswordHashing, hash_token, new_opaque_token
 from peal.db import utcnow
 from peal.email.service import queue_email
@@ -450,3 +451,33 @@ async def reset_password(
 
 def _invalid_token() -> BadRequest:
     return BadRequest("This link is invalid or has expired", code="invalid_token")
+
+
+# --- account deletion and export -----------------------------------------------------------
+
+
+async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Every session ends, then the tokens go with their IP addresses and user agents."""
+    await revoke_all_sessions(session, user_id)
+    await session.execute(
+        delete(OneTimeToken).where(OneTimeToken.user_id == user_id),
+        execution_options={"synchronize_session": False},
+    )
+    await session.execute(
+        delete(RefreshToken).where(RefreshToken.user_id == user_id),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Her sign-ins (when, from which address and browser); never the token hashes."""
+    rows = await session.scalars(
+        select(RefreshToken)
+        .where(RefreshToken.user_id == user_id)
+        .order_by(RefreshToken.created_at)
+    )
+    return {
+        "signIns": [
+            row_dict(row, exclude={"token_hash", "user_id", "family_id"}) for row in rows.all()
+        ]
+    }

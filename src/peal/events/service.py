@@ -8,19 +8,20 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, delete, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
-from peal.auth.dependencies import is_admin, is_self_or_admin
 from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from peal.core.export import jsonable, row_dict
 from peal.core.schemas import PageParams, Pagination
 from peal.db import utcnow
 from peal.events.models import Event, EventRegistration
 from peal.events.schemas import EventCreate, EventHost, EventOut, EventUpdate
 from peal.notifications.service import notify_many
 from peal.users.models import User
+from peal.users.policy import is_self_or_admin, profile_visible
 
 # An event without an end date is taken to last this long (for its status and the filters).
 DEFAULT_DURATION = timedelta(hours=2)
@@ -92,10 +93,9 @@ def _ordering(status: str | None, now: datetime) -> list[Any]:
 
 
 def _host_visible(viewer: User | None) -> list[ColumnElement[bool]]:
-    """Events of banned or deleted hosts are hidden from everyone but admins."""
-    if is_admin(viewer):
-        return []
-    return [User.deleted_at.is_(None), User.is_banned == false()]
+    """The one rule of who may see whom (`users.policy.profile_visible`) on the host: events
+    of private, banned or deleted hosts, or of a host blocked either way, are hidden."""
+    return [profile_visible(viewer)]
 
 
 def _events_query(viewer: User | None) -> Select[Event]:
@@ -291,6 +291,10 @@ async def delete_event(session: AsyncSession, user: User, event_id: uuid.UUID) -
 
 
 async def _notify_attendees(session: AsyncSession, event: Event, actor: User) -> None:
+    await _notify_attendees_of(session, event, actor_id=actor.id)
+
+
+async def _notify_attendees_of(session: AsyncSession, event: Event, *, actor_id: uuid.UUID) -> None:
     """One `event_cancelled` notification per attendee, through the batched fan-out (a loop of
     single inserts would take too long for a large event)."""
     result = await session.execute(
@@ -304,7 +308,7 @@ async def _notify_attendees(session: AsyncSession, event: Event, actor: User) ->
         "Event cancelled",
         f'"{event.title}" ({when}) has been cancelled.',
         {"eventId": str(event.id), "eventTitle": event.title},
-        actor_id=actor.id,
+        actor_id=actor_id,
     )
 
 
@@ -404,3 +408,56 @@ async def unregister(session: AsyncSession, user: User, event_id: uuid.UUID) -> 
     count = await _shift_attendee_count(session, event.id, -1, [])
     assert count is not None
     return count
+
+
+# --- account deletion and export ------------------------------------------------------------
+
+
+async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Her registrations go and free their seats; events she hosts are cancelled (attendees of
+    those not over yet are told) and deleted with their registrations."""
+    registered = select(EventRegistration.event_id).where(EventRegistration.user_id == user_id)
+    await session.execute(
+        update(Event)
+        .where(Event.id.in_(registered.scalar_subquery()))
+        .values(attendee_count=Event.attendee_count - 1, updated_at=Event.updated_at),
+        execution_options=_NO_SYNC,
+    )
+    await session.execute(
+        delete(EventRegistration).where(EventRegistration.user_id == user_id),
+        execution_options=_NO_SYNC,
+    )
+    now = utcnow()
+    hosted = await session.scalars(
+        select(Event).where(
+            Event.host_id == user_id, Event.cancelled_at.is_(None), ~_has_ended(now)
+        )
+    )
+    for event in hosted.all():
+        await _notify_attendees_of(session, event, actor_id=user_id)
+    await session.execute(delete(Event).where(Event.host_id == user_id), execution_options=_NO_SYNC)
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Events she hosts, and her registrations (event id, title, date)."""
+    hosted = await session.scalars(
+        select(Event).where(Event.host_id == user_id).order_by(Event.event_date)
+    )
+    registrations = await session.execute(
+        select(Event.id, Event.title, Event.event_date, EventRegistration.created_at)
+        .join(EventRegistration, EventRegistration.event_id == Event.id)
+        .where(EventRegistration.user_id == user_id)
+        .order_by(Event.event_date)
+    )
+    return {
+        "hosted": [row_dict(event) for event in hosted.all()],
+        "registrations": [
+            {
+                "eventId": str(event_id),
+                "eventTitle": title,
+                "eventDate": jsonable(event_date),
+                "registeredAt": jsonable(registered_at),
+            }
+            for event_id, title, event_date, registered_at in registrations
+        ],
+    }

@@ -19,7 +19,6 @@ from sqlalchemy import distinct, exists, func, or_, select, true, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.dependencies import is_admin
 from peal.config import Settings
 from peal.core.errors import Conflict, Forbidden, NotFound
 from peal.core.schemas import Cursor, encode_cursor
@@ -29,6 +28,7 @@ from peal.funding.models import FundingDonation, FundingRequest
 from peal.funding.schemas import DonateBody, DonationOut, DonationResult, FundingRequestOut
 from peal.funding.service import (
     NO_SYNC,
+    donor_visible,
     get_managed_request,
     get_request,
     present_donation,
@@ -41,6 +41,7 @@ from peal.outbox import enqueue_job
 from peal.payments.providers import CURRENCY, Payment, provider_for, to_cents
 from peal.settings.service import get_settings_for
 from peal.users.models import User
+from peal.users.policy import is_admin
 
 log = structlog.get_logger("peal.funding")
 
@@ -632,7 +633,7 @@ async def list_donations(
         await session.execute(select(func.count()).select_from(FundingDonation).where(*conditions))
     ).scalar_one()
     query = (
-        select(FundingDonation, User)
+        select(FundingDonation, User, donor_visible(viewer))
         .join(User, User.id == FundingDonation.donor_id)
         .where(*conditions)
         .order_by(FundingDonation.created_at.desc(), FundingDonation.id.desc())
@@ -649,5 +650,8 @@ async def list_donations(
         rows = rows[:limit]
         last = rows[-1][0]
         next_cursor = encode_cursor(last.created_at, last.id)
-    items = [present_donation(donation, donor, viewer) for donation, donor in rows]
+    items = [
+        present_donation(donation, donor if visible else None, viewer)
+        for donation, donor, visible in rows
+    ]
     return DonationPage(items, total, next_cursor)

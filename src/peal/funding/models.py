@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import (
     CheckConstraint,
@@ -20,8 +21,23 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from peal.db import Base, Timestamps, UUIDPrimaryKey
 
-REQUEST_STATUSES = ("active", "funded", "expired", "cancelled")
-DONATION_STATUSES = ("pending", "succeeded", "failed", "refunded")
+
+class RequestStatus(StrEnum):
+    ACTIVE = "active"
+    FUNDED = "funded"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class DonationStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+REQUEST_STATUSES = tuple(RequestStatus)
+DONATION_STATUSES = tuple(DonationStatus)
 
 
 class FundingRequest(UUIDPrimaryKey, Timestamps, Base):

@@ -15,8 +15,8 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.dependencies import is_admin
 from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from peal.core.export import row_dict
 from peal.db import utcnow
 from peal.funding.models import FundingDonation, FundingRequest
 from peal.funding.schemas import (
@@ -28,8 +28,8 @@ from peal.funding.schemas import (
 )
 from peal.uploads.service import mark_in_use, resolve_owned_upload
 from peal.users.models import User
+from peal.users.policy import is_admin, profile_visible
 from peal.users.schemas import UserSummary
-from peal.users.service import profile_visible
 
 FUNDRAISER_ROLES = ("woman", "admin")
 MAX_DEADLINE_DAYS = 90
@@ -162,6 +162,12 @@ def may_see_donor(donation: FundingDonation, viewer: User | None) -> bool:
     return viewer is not None and (viewer.id == donation.donor_id or is_admin(viewer))
 
 
+def donor_visible(viewer: User | None) -> Any:
+    """A column: may `viewer` see the donor (the one rule of `users.policy`)? The money stays
+    listed either way; a private, deleted or blocked donor is shown as no one."""
+    return profile_visible(viewer).label("donor_visible")
+
+
 def present_donation(
     donation: FundingDonation, donor: User | None, viewer: User | None
 ) -> DonationOut:
@@ -181,7 +187,7 @@ async def recent_donations(
     session: AsyncSession, request_id: uuid.UUID, viewer: User | None
 ) -> list[DonationOut]:
     rows = await session.execute(
-        select(FundingDonation, User)
+        select(FundingDonation, User, donor_visible(viewer))
         .join(User, User.id == FundingDonation.donor_id)
         .where(
             FundingDonation.funding_request_id == request_id,
@@ -190,7 +196,10 @@ async def recent_donations(
         .order_by(FundingDonation.created_at.desc(), FundingDonation.id.desc())
         .limit(RECENT_DONATIONS)
     )
-    return [present_donation(donation, donor, viewer) for donation, donor in rows]
+    return [
+        present_donation(donation, donor if visible else None, viewer)
+        for donation, donor, visible in rows
+    ]
 
 
 async def request_detail(
@@ -389,3 +398,60 @@ async def requests_by_ids(
 ) -> dict[uuid.UUID, tuple[FundingRequest, User]]:
     rows = await session.execute(_with_author().where(FundingRequest.id.in_(ids)))
     return {request.id: (request, author) for request, author in rows}
+
+
+# --- account deletion and export -----------------------------------------------------------
+
+
+async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Only anonymised money records stay: donations (attributed to the tombstone, their
+    messages dropped) and the requests that received money. A request nobody gave to is only
+    her own content and goes; her open requests are cancelled and their donors refunded
+    through the payment provider, as her own cancel would; kept requests lose their cover
+    image (her files are deleted)."""
+    # Imported here: `funding.donations` builds on this module.
+    from peal.funding.donations import cancel_requests_of_author
+    from peal.jobs import runtime
+
+    donated = exists().where(FundingDonation.funding_request_id == FundingRequest.id)
+    await session.execute(
+        delete(FundingRequest).where(FundingRequest.author_id == user_id, ~donated),
+        execution_options=NO_SYNC,
+    )
+    await cancel_requests_of_author(session, runtime().settings, user_id)
+    await session.execute(
+        sql_update(FundingRequest)
+        .where(FundingRequest.author_id == user_id)
+        .values(cover_image_url=None, updated_at=FundingRequest.updated_at),
+        execution_options=NO_SYNC,
+    )
+    await session.execute(
+        sql_update(FundingDonation)
+        .where(FundingDonation.donor_id == user_id)
+        .values(message=None, updated_at=FundingDonation.updated_at),
+        execution_options=NO_SYNC,
+    )
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Her funding requests, and every donation she made (anonymous ones included: they
+    are her own), with the request's id and title."""
+    requests = await session.scalars(
+        select(FundingRequest)
+        .where(FundingRequest.author_id == user_id)
+        .order_by(FundingRequest.created_at)
+    )
+    donations = await session.execute(
+        select(FundingDonation, FundingRequest.title)
+        .join(FundingRequest, FundingRequest.id == FundingDonation.funding_request_id)
+        .where(FundingDonation.donor_id == user_id)
+        .order_by(FundingDonation.created_at)
+    )
+    private = {"provider_payment_id", "provider_refund_id"}
+    return {
+        "requests": [row_dict(request) for request in requests.all()],
+        "donationsMade": [
+            {**row_dict(donation, exclude=private), "requestTitle": title}
+            for donation, title in donations
+        ],
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,7 +12,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from peal.db import Base, CreatedAt, Timestamps, UUIDPrimaryKey
 
 GOAL_CATEGORIES = ("business", "education", "career", "personal", "health", "finance")
-GOAL_STATUSES = ("in_progress", "completed", "on_hold")
+
+
+class GoalStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    ON_HOLD = "on_hold"
+
+
+GOAL_STATUSES = tuple(GoalStatus)
 GOAL_PRIORITIES = ("low", "medium", "high")
 
 

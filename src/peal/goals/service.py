@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from peal.core.errors import Conflict, NotFound
+from peal.core.export import row_dict
 from peal.db import utcnow
 from peal.goals.models import GOAL_CATEGORIES, Goal, GoalMilestone
 from peal.goals.schemas import (
@@ -336,3 +337,26 @@ async def goal_stats(session: AsyncSession, owner_id: uuid.UUID) -> GoalSummary:
         average_progress=float(average),
         by_category=by_category,
     )
+
+
+# --- account deletion and export -----------------------------------------------------------
+
+
+async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Her goals go, with their milestones (ON DELETE CASCADE)."""
+    await session.execute(delete(Goal).where(Goal.user_id == user_id), execution_options=_NO_SYNC)
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    goals = await session.scalars(
+        select(Goal)
+        .where(Goal.user_id == user_id)
+        .options(selectinload(Goal.milestones))
+        .order_by(Goal.created_at)
+    )
+    return {
+        "goals": [
+            {**row_dict(goal), "milestones": [row_dict(m) for m in goal.milestones]}
+            for goal in goals.all()
+        ]
+    }

@@ -39,13 +39,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.dependencies import is_admin
 from peal.core.errors import Forbidden, NotFound
 from peal.db import utcnow
 from peal.mentors.models import MentorConnection, MentorProfile, MentorSkill
 from peal.mentors.schemas import MatchCriteria, MatchProfile, MentorMatch
 from peal.mentors.service import REJECTED_COOLDOWN, listed_mentor, mentor_user, skills_of
 from peal.users.models import User
+from peal.users.policy import is_admin
 from peal.users.service import get_interests, get_skills
 
 POINTS = 1000

@@ -22,7 +22,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from peal.auth.dependencies import is_self_or_admin
 from peal.core.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from peal.core.schemas import PageParams, Pagination
 from peal.db import utcnow
@@ -38,8 +37,8 @@ from peal.mentors.schemas import (
 )
 from peal.notifications.service import notify
 from peal.users.models import User
+from peal.users.policy import is_self_or_admin, profile_visible
 from peal.users.schemas import normalize_label
-from peal.users.service import profile_visible
 
 # A mentor who said no is not asked again by the same person for this long (the request can
 # be sent again afterwards; an ended mentorship can be asked for again at once).

@@ -11,7 +11,8 @@ What each setting of the recipient (API.md "Settings") does to a notification:
 
 Other types (`like`, `comment`, `reply`, `follow`, `celebration`, `video_ready`,
 `video_upload`) have no toggle and are always stored. Nobody is notified of their own action
-(pass `actor_id`). An email copy goes only to an active account with a verified address.
+(pass `actor_id`), nor of the doing of someone they blocked or muted or who blocked them.
+An email copy goes only to an active account with a verified address.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import case, delete, false, func, insert, select, tuple_, update
+from sqlalchemy import and_, case, delete, false, func, insert, select, tuple_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from peal.core.errors import NotFound
+from peal.core.export import row_dict
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.email.service import queue_email
@@ -33,6 +36,7 @@ from peal.notifications.models import Notification
 from peal.settings.models import UserSettings
 from peal.settings.service import get_settings_for_many
 from peal.users.models import User
+from peal.users.policy import not_blocked, not_muted
 
 MENTOR_TYPES = frozenset({"message", "mentor_request", "mentor_accepted", "mentor_rejected"})
 SUPPORTER_TYPES = frozenset({"donation", "request_funded"})
@@ -78,6 +82,8 @@ async def notify(
     """
     if actor_id is not None and actor_id == recipient_id:
         return None
+    if actor_id is not None and await _shut_out(session, [recipient_id], actor_id):
+        return None
     settings = (await get_settings_for_many(session, [recipient_id]))[recipient_id]
     if not category_enabled(settings, type):
         return None
@@ -95,6 +101,20 @@ async def notify(
     if email and settings.email_notifications:
         await _email_copy(session, notification, settings.language)
     return notification
+
+
+async def _shut_out(
+    session: AsyncSession, recipient_ids: Sequence[uuid.UUID], actor_id: uuid.UUID
+) -> set[uuid.UUID]:
+    """Recipients who must not hear of `actor_id`: a block either way, or a mute. One query."""
+    person = aliased(User)
+    rows = await session.scalars(
+        select(person.id).where(
+            person.id.in_(recipient_ids),
+            ~and_(not_blocked(person.id, actor_id), not_muted(person.id, actor_id)),
+        )
+    )
+    return set(rows.all())
 
 
 async def _email_copy(session: AsyncSession, notification: Notification, language: str) -> None:
@@ -132,13 +152,17 @@ async def notify_many(
 ) -> int:
     """The same notification to many (a fan-out to followers); returns how many were stored.
 
-    Per batch of recipients: one query for their settings, one multi-row INSERT. No email.
+    Per batch of recipients: one query for those who blocked or muted the actor, one for their
+    settings, one multi-row INSERT. No email.
     """
     ids = [rid for rid in dict.fromkeys(recipient_ids) if rid != actor_id]
     created_at = utcnow()
     payload = _jsonable(data)
     stored = 0
     for batch in _batches(ids, FAN_OUT_BATCH):
+        if actor_id is not None:
+            shut_out = await _shut_out(session, batch, actor_id)
+            batch = [rid for rid in batch if rid not in shut_out]
         settings = await get_settings_for_many(session, batch)
         rows = [
             {
@@ -263,3 +287,18 @@ async def purge_user_notifications(session: AsyncSession, user_id: uuid.UUID) ->
 
 def _rowcount(result: Any) -> int:
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+# --- account deletion and export -----------------------------------------------------------
+
+purge_user = purge_user_notifications
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Her inbox as she sees it in the app."""
+    rows = await session.scalars(
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.created_at, Notification.id)
+    )
+    return {"notifications": [row_dict(row, exclude={"user_id"}) for row in rows.all()]}

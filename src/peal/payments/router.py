@@ -13,6 +13,7 @@ from peal.auth.dependencies import CurrentUser, OptionalUser
 from peal.core.idempotency import IdempotencyKeyHeader
 from peal.core.schemas import CursorParams, error_responses
 from peal.db import SessionDep
+from peal.flows import settle_payment_webhook as service
 from peal.funding import donations
 from peal.funding.router import donate_response
 from peal.funding.schemas import (
@@ -22,7 +23,6 @@ from peal.funding.schemas import (
     DonationResult,
     DonationsEnvelope,
 )
-from peal.payments import service
 from peal.payments.schemas import WebhookAck
 
 router = APIRouter(prefix="/api/payments", tags=["Payments"])

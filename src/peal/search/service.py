@@ -46,7 +46,8 @@ from peal.search.schemas import SearchResults
 from peal.stories.models import SuccessStory
 from peal.stories.service import present_stories
 from peal.users.models import User, UserSkill
-from peal.users.service import present_users, profile_visible
+from peal.users.policy import is_admin, not_blocked, profile_visible
+from peal.users.service import present_users
 from peal.videos.models import Video
 from peal.videos.service import present_videos, video_visible
 
@@ -233,7 +234,14 @@ def _skills_text(session: AsyncSession) -> ColumnElement[Any]:
     return select(joined).where(UserSkill.user_id == User.id).correlate(User).scalar_subquery()
 
 
-def users_query(session: AsyncSession, backend: Backend, limit: int) -> Select[User]:
+def _unblocked(viewer: User | None) -> list[ColumnElement[bool]]:
+    """Search shows only what everyone may see, minus the people blocked either way."""
+    return [] if viewer is None or is_admin(viewer) else [not_blocked(viewer.id, User.id)]
+
+
+def users_query(
+    session: AsyncSession, backend: Backend, limit: int, viewer: User | None = None
+) -> Select[User]:
     fields = (
         Field(User.name, "A"),
         Field(_skills_text(session), "B"),
@@ -252,7 +260,7 @@ def users_query(session: AsyncSession, backend: Backend, limit: int) -> Select[U
         condition = and_(User.id.in_(candidates), condition)
     return (
         select(User)
-        .where(profile_visible(None), condition)
+        .where(profile_visible(None), *_unblocked(viewer), condition)
         .order_by(backend.rank(fields).desc(), User.created_at.desc(), User.id.desc())
         .limit(limit)
     )
@@ -266,19 +274,25 @@ def _condition(
     return backend.matches(fields)
 
 
-def videos_query(backend: Backend, limit: int) -> Select[Video, User]:
+def videos_query(backend: Backend, limit: int, viewer: User | None = None) -> Select[Video, User]:
     # `search_text` holds the title, description and tags (lower-cased by the videos domain).
     fields = (Field(Video.title, "A"), Field(Video.search_text, "D"))
     return (
         select(Video, User)
         .join(User, User.id == Video.author_id)
-        .where(video_visible(None), _condition(backend, fields, videos_document()))
+        .where(
+            video_visible(None),
+            *_unblocked(viewer),
+            _condition(backend, fields, videos_document()),
+        )
         .order_by(backend.rank(fields).desc(), Video.created_at.desc(), Video.id.desc())
         .limit(limit)
     )
 
 
-def requests_query(backend: Backend, limit: int) -> Select[FundingRequest, User]:
+def requests_query(
+    backend: Backend, limit: int, viewer: User | None = None
+) -> Select[FundingRequest, User]:
     fields = (
         Field(FundingRequest.title, "A"),
         Field(FundingRequest.category, "B"),
@@ -287,7 +301,11 @@ def requests_query(backend: Backend, limit: int) -> Select[FundingRequest, User]
     return (
         select(FundingRequest, User)
         .join(User, User.id == FundingRequest.author_id)
-        .where(profile_visible(None), _condition(backend, fields, funding_requests_document()))
+        .where(
+            profile_visible(None),
+            *_unblocked(viewer),
+            _condition(backend, fields, funding_requests_document()),
+        )
         .order_by(
             backend.rank(fields).desc(),
             FundingRequest.created_at.desc(),
@@ -297,7 +315,9 @@ def requests_query(backend: Backend, limit: int) -> Select[FundingRequest, User]
     )
 
 
-def stories_query(backend: Backend, limit: int) -> Select[SuccessStory, User]:
+def stories_query(
+    backend: Backend, limit: int, viewer: User | None = None
+) -> Select[SuccessStory, User]:
     fields = (
         Field(SuccessStory.title, "A"),
         Field(SuccessStory.description, "B"),
@@ -306,7 +326,11 @@ def stories_query(backend: Backend, limit: int) -> Select[SuccessStory, User]:
     return (
         select(SuccessStory, User)
         .join(User, User.id == SuccessStory.author_id)
-        .where(profile_visible(None), _condition(backend, fields, success_stories_document()))
+        .where(
+            profile_visible(None),
+            *_unblocked(viewer),
+            _condition(backend, fields, success_stories_document()),
+        )
         .order_by(
             backend.rank(fields).desc(), SuccessStory.created_at.desc(), SuccessStory.id.desc()
         )
@@ -317,22 +341,24 @@ def stories_query(backend: Backend, limit: int) -> Select[SuccessStory, User]:
 async def search(
     session: AsyncSession, query: str, viewer: User | None, *, limit: int
 ) -> SearchResults:
-    """At most `limit` of each kind, best first; `viewer` only fills `isFollowing`,
-    `likedByMe` and `celebratedByMe`, it never widens what is found."""
+    """At most `limit` of each kind, best first; `viewer` fills `isFollowing`, `likedByMe`
+    and `celebratedByMe` and narrows out people blocked either way; it never widens."""
     terms = search_terms(query)
     if not terms:
         return SearchResults(users=[], videos=[], requests=[], stories=[])
     backend = backend_for(session, terms)
-    users = list((await session.scalars(users_query(session, backend, limit))).all())
+    users = list((await session.scalars(users_query(session, backend, limit, viewer))).all())
     videos = [
-        (video, author) for video, author in await session.execute(videos_query(backend, limit))
+        (video, author)
+        for video, author in await session.execute(videos_query(backend, limit, viewer))
     ]
     requests = [
         (request, author)
-        for request, author in await session.execute(requests_query(backend, limit))
+        for request, author in await session.execute(requests_query(backend, limit, viewer))
     ]
     stories = [
-        (story, author) for story, author in await session.execute(stories_query(backend, limit))
+        (story, author)
+        for story, author in await session.execute(stories_query(backend, limit, viewer))
     ]
     return SearchResults(
         users=await present_users(session, users, viewer),

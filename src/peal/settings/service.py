@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import ValidationFailed
+from peal.core.export import row_dict
 from peal.settings.models import LANGUAGES, THEMES, UserSettings
 
 DEFAULTS: dict[str, Any] = {
@@ -101,3 +102,13 @@ async def delete_settings(session: AsyncSession, user_id: uuid.UUID) -> None:
         delete(UserSettings).where(UserSettings.user_id == user_id),
         execution_options={"synchronize_session": False},
     )
+
+
+# --- account deletion and export -----------------------------------------------------------
+
+purge_user = delete_settings
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    found = await _find(session, user_id)
+    return {"settings": row_dict(found, exclude={"id", "user_id"}) if found else None}

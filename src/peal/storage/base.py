@@ -22,8 +22,28 @@ KEY_PATTERN = re.compile(
 STAGING_PREFIX = "staging/"
 
 
+# A person's data export (a ZIP): never public, read only through a signed download link.
+EXPORT_KEY_PATTERN = re.compile(
+    r"exports/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{32}\.zip"
+)
+
+
 def is_valid_key(key: str) -> bool:
     return KEY_PATTERN.fullmatch(key) is not None
+
+
+def is_export_key(key: str) -> bool:
+    return EXPORT_KEY_PATTERN.fullmatch(key) is not None
+
+
+def export_key(owner_id: uuid.UUID) -> str:
+    return f"exports/{owner_id}/{uuid.uuid4().hex}.zip"
+
+
+def owner_prefixes(owner_id: uuid.UUID) -> list[str]:
+    """Every prefix a person's files live under: published, staged, exported."""
+    published = f"u/{owner_id}/"
+    return [published, STAGING_PREFIX + published, f"exports/{owner_id}/"]
 
 
 def new_key(owner_id: uuid.UUID, extension: str) -> str:
@@ -94,6 +114,19 @@ class Storage(Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove `key`; a missing object is not an error."""
+        ...
+
+    async def delete_owner_files(self, owner_id: uuid.UUID) -> int:
+        """Remove everything of this owner (`owner_prefixes`); answers how many objects went."""
+        ...
+
+    async def write_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store the file at `path` under `key` (big files: no whole copy in memory)."""
+        ...
+
+    async def download_url(self, key: str, *, expires_in: int, file_name: str) -> str | None:
+        """A short-lived URL the client can fetch a private object from, or None when the
+        app must serve the bytes itself (local storage: `local_copy`)."""
         ...
 
     def local_copy(self, key: str) -> AbstractAsyncContextManager[Path]:

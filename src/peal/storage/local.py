@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -22,8 +23,10 @@ from peal.core.security import constant_time_equals
 from peal.storage.base import (
     STAGING_PREFIX,
     UploadTarget,
+    is_export_key,
     is_valid_key,
     owner_of_key,
+    owner_prefixes,
     staging_key,
 )
 from peal.storage.media import normalize_content_type
@@ -85,7 +88,7 @@ class LocalStorage:
         """The file of a key. Only server-made keys (and their staging copies) are accepted,
         so no client string ever reaches the filesystem."""
         bare = key.removeprefix(STAGING_PREFIX)
-        if not is_valid_key(bare):
+        if not (is_valid_key(bare) or is_export_key(key)):
             raise ValueError(f"not a storage key: {key!r}")
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root):  # belt and braces: the pattern allows no `..`
@@ -252,6 +255,33 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         path = self.path_of(key)
         await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
+    async def delete_owner_files(self, owner_id: uuid.UUID) -> int:
+        directories = [self.root / prefix for prefix in owner_prefixes(owner_id)]
+
+        def remove() -> int:
+            removed = 0
+            for directory in directories:
+                if directory.is_dir():
+                    removed += sum(1 for entry in directory.rglob("*") if entry.is_file())
+                    shutil.rmtree(directory, ignore_errors=True)
+            return removed
+
+        return await anyio.to_thread.run_sync(remove)
+
+    async def write_file(self, key: str, path: Path, content_type: str) -> None:
+        target = self.path_of(key)
+
+        def copy() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+
+        await anyio.to_thread.run_sync(copy)
+
+    async def download_url(self, key: str, *, expires_in: int, file_name: str) -> str | None:
+        return None
 
     @asynccontextmanager
     async def local_copy(self, key: str) -> AsyncIterator[Path]:

@@ -12,11 +12,12 @@ from typing import Any
 
 import aioboto3  # type: ignore[import-untyped]
 import anyio
+from boto3.exceptions import S3UploadFailedError  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from peal.config import Settings
-from peal.storage.base import StorageError, UploadTarget
+from peal.storage.base import StorageError, UploadTarget, owner_prefixes
 
 _DOWNLOAD_CHUNK = 1024 * 1024
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -168,6 +169,46 @@ class S3Storage:
             except ClientError as exc:
                 if not _is_not_found(exc):
                     raise StorageError(str(exc)) from exc
+
+    async def delete_owner_files(self, owner_id: uuid.UUID) -> int:
+        removed = 0
+        async with self._client() as client:
+            try:
+                paginator = client.get_paginator("list_objects_v2")
+                for prefix in owner_prefixes(owner_id):
+                    async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                        if keys:  # a listing page holds at most 1000: one DeleteObjects each
+                            await client.delete_objects(
+                                Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                            )
+                            removed += len(keys)
+            except ClientError as exc:
+                raise StorageError(str(exc)) from exc
+        return removed
+
+    async def write_file(self, key: str, path: Path, content_type: str) -> None:
+        async with self._client() as client:
+            try:
+                # upload_file goes multipart for big files.
+                await client.upload_file(
+                    str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}
+                )
+            except (ClientError, S3UploadFailedError) as exc:
+                raise StorageError(str(exc)) from exc
+
+    async def download_url(self, key: str, *, expires_in: int, file_name: str) -> str | None:
+        async with self._client() as client:
+            url: str = await client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "ResponseContentDisposition": f'attachment; filename="{file_name}"',
+                },
+                ExpiresIn=expires_in,
+            )
+        return url
 
     @asynccontextmanager
     async def local_copy(self, key: str) -> AsyncIterator[Path]:

@@ -14,8 +14,8 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.dependencies import is_admin
 from peal.core.errors import Forbidden, NotFound, ValidationFailed
+from peal.core.export import jsonable, row_dict
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.funding.donations import donor_ids
@@ -26,7 +26,7 @@ from peal.stories.models import SuccessStory, SuccessStoryCelebration
 from peal.stories.schemas import StoryCreate, StoryOut
 from peal.uploads.service import mark_in_use, resolve_owned_upload
 from peal.users.models import User
-from peal.users.service import profile_visible
+from peal.users.policy import is_admin, profile_visible
 
 STORYTELLER_ROLES = ("woman", "admin")
 # "The most celebrated recent story" when none is featured: recent means this many days.
@@ -377,3 +377,53 @@ async def uncelebrate(session: AsyncSession, story_id: uuid.UUID, user: User) ->
             execution_options=NO_SYNC,
         )
     return await _count(session, story.id)
+
+
+# --- account deletion and export -----------------------------------------------------------
+
+
+async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Her stories go (with their celebrations); her celebrations leave the others' counts.
+
+    Losing a celebration is not an edit: `updated_at` stays, as in `uncelebrate`."""
+    await session.execute(
+        delete(SuccessStory).where(SuccessStory.author_id == user_id), execution_options=NO_SYNC
+    )
+    celebrated = select(SuccessStoryCelebration.success_story_id).where(
+        SuccessStoryCelebration.user_id == user_id
+    )
+    await session.execute(
+        sql_update(SuccessStory)
+        .where(SuccessStory.id.in_(celebrated.scalar_subquery()))
+        .values(
+            celebrations_count=SuccessStory.celebrations_count - 1,
+            updated_at=SuccessStory.updated_at,
+        ),
+        execution_options=NO_SYNC,
+    )
+    await session.execute(
+        delete(SuccessStoryCelebration).where(SuccessStoryCelebration.user_id == user_id),
+        execution_options=NO_SYNC,
+    )
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Her stories, and the stories she celebrated (by id and title)."""
+    stories = await session.scalars(
+        select(SuccessStory)
+        .where(SuccessStory.author_id == user_id)
+        .order_by(SuccessStory.created_at)
+    )
+    celebrated = await session.execute(
+        select(SuccessStory.id, SuccessStory.title, SuccessStoryCelebration.created_at)
+        .join(SuccessStoryCelebration, SuccessStoryCelebration.success_story_id == SuccessStory.id)
+        .where(SuccessStoryCelebration.user_id == user_id)
+        .order_by(SuccessStoryCelebration.created_at)
+    )
+    return {
+        "stories": [row_dict(story) for story in stories.all()],
+        "celebrations": [
+            {"storyId": str(story_id), "storyTitle": title, "createdAt": jsonable(at)}
+            for story_id, title, at in celebrated
+        ],
+    }

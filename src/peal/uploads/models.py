@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,7 +12,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from peal.db import Base, CreatedAt, UUIDPrimaryKey
 
 UPLOAD_KINDS = ("image", "video")
-UPLOAD_STATUSES = ("pending", "completed")
+
+
+class UploadStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+
+
+UPLOAD_STATUSES = tuple(UploadStatus)
 
 
 class Upload(UUIDPrimaryKey, CreatedAt, Base):

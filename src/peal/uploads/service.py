@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.config import Settings
 from peal.core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from peal.core.export import row_dict
 from peal.db import utcnow
 from peal.outbox import enqueue_job
 from peal.storage.base import (
@@ -35,7 +37,7 @@ from peal.storage.media import (
     same_format,
 )
 from peal.uploads.images import ImageRejected, sanitize_image
-from peal.uploads.models import Upload
+from peal.uploads.models import Upload, UploadStatus
 
 log = structlog.get_logger("peal.uploads")
 
@@ -312,3 +314,38 @@ async def abandoned_uploads(
         .limit(limit)
     )
     return list(rows)
+
+
+# --- account deletion and export -----------------------------------------------------------
+
+
+async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Forget every upload row of the person; once the transaction commits, a job deletes
+    everything stored under her prefixes (published, staged, exported)."""
+    from peal.uploads.tasks import delete_owner_files
+
+    await session.execute(
+        delete(Upload).where(Upload.owner_id == user_id),
+        execution_options={"synchronize_session": False},
+    )
+    enqueue_job(session, delete_owner_files, str(user_id))
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Her completed uploads (the files themselves go in the ZIP's `files/`)."""
+    uploads = await session.scalars(
+        select(Upload)
+        .where(Upload.owner_id == user_id, Upload.status == UploadStatus.COMPLETED)
+        .order_by(Upload.created_at)
+    )
+    return {"uploads": [row_dict(upload) for upload in uploads.all()]}
+
+
+async def files_of(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
+    """Keys of her completed uploads, oldest first."""
+    keys = await session.scalars(
+        select(Upload.key)
+        .where(Upload.owner_id == user_id, Upload.status == UploadStatus.COMPLETED)
+        .order_by(Upload.created_at)
+    )
+    return list(keys.all())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import structlog
@@ -28,6 +29,15 @@ async def delete_stored_files(keys: list[str]) -> None:
     storage = storage_for(runtime().settings)
     for key in keys:
         await storage.delete(key)
+
+
+@broker.task(task_name="uploads.delete_owner_files", retry_on_error=True, max_retries=3)
+async def delete_owner_files(owner_id: str) -> int:
+    """Remove everything stored for one person (account deletion); idempotent."""
+    storage = storage_for(runtime().settings)
+    removed = await storage.delete_owner_files(uuid.UUID(owner_id))
+    log.info("owner_files_deleted", count=removed)
+    return removed
 
 
 async def sweep_abandoned_uploads() -> int:

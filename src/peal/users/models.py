@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     CheckConstraint,
@@ -19,7 +20,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from peal.db import Base, CreatedAt, Timestamps, UUIDPrimaryKey
 
-ROLES = ("woman", "sponsor", "admin")
+
+class Role(StrEnum):
+    WOMAN = "woman"
+    SPONSOR = "sponsor"
+    ADMIN = "admin"
+
+
+ROLES = tuple(Role)
 
 
 class User(UUIDPrimaryKey, Timestamps, Base):
@@ -93,3 +101,58 @@ class UserFollow(UUIDPrimaryKey, CreatedAt, Base):
 
     follower_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     following_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+
+
+class UserBlock(UUIDPrimaryKey, CreatedAt, Base):
+    """`blocker_id` blocked `blocked_id`: each is invisible to the other from then on."""
+
+    __tablename__ = "user_blocks"
+    __table_args__ = (
+        UniqueConstraint("blocker_id", "blocked_id"),
+        CheckConstraint("blocker_id <> blocked_id", name="not_self"),
+        # The other direction of `not_blocked`, and the "who blocked me" side of a purge.
+        Index("ix_user_blocks_blocked_blocker", "blocked_id", "blocker_id"),
+        Index("ix_user_blocks_blocker_created", "blocker_id", "created_at"),
+    )
+
+    blocker_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    blocked_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+
+
+class UserMute(UUIDPrimaryKey, CreatedAt, Base):
+    """`muter_id` muted `muted_id`: gone from the muter's feeds and notifications only."""
+
+    __tablename__ = "user_mutes"
+    __table_args__ = (
+        UniqueConstraint("muter_id", "muted_id"),
+        CheckConstraint("muter_id <> muted_id", name="not_self"),
+        Index("ix_user_mutes_muted", "muted_id"),
+        Index("ix_user_mutes_muter_created", "muter_id", "created_at"),
+    )
+
+    muter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    muted_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+
+
+class ExportStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class DataExport(UUIDPrimaryKey, Base):
+    """One request for a copy of a person's data (GDPR): a ZIP in storage once ready."""
+
+    __tablename__ = "data_exports"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'ready', 'failed', 'expired')", name="status"),
+        Index("ix_data_exports_user_requested", "user_id", "requested_at"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default=ExportStatus.PENDING)
+    requested_at: Mapped[datetime]
+    ready_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    storage_key: Mapped[str | None] = mapped_column(String(255))

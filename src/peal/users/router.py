@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep
+from peal.flows.delete_account import delete_account
+from peal.flows.follow_user import follow_user as start_following
 from peal.users import service
 from peal.users.schemas import (
     FollowOut,
@@ -120,7 +122,7 @@ async def delete_user(user_id: UserId, session: SessionDep, viewer: CurrentUser)
     """The user (or an admin) deletes the account: personal data, content, follows, settings
     and sessions are purged; money records stay, attributed to an anonymised "Deleted user".
     The user's tokens stop working at once."""
-    await service.delete_account(session, user_id, viewer)
+    await delete_account(session, user_id, viewer)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -215,7 +217,7 @@ async def list_following(
 async def follow_user(user_id: UserId, session: SessionDep, viewer: CurrentUser) -> FollowOut:
     """Idempotent: following twice changes nothing (and notifies once). Following yourself is
     400 `cannot_follow_self`."""
-    count = await service.follow(session, viewer, user_id)
+    count = await start_following(session, viewer, user_id)
     return FollowOut(following=True, followers_count=count)
 
 

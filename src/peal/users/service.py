@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -15,28 +16,30 @@ from sqlalchemy import (
     case,
     delete,
     exists,
-    false,
     func,
     or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from peal.auth.models import OneTimeToken, RefreshToken
 from peal.core.errors import BadRequest, Forbidden, NotFound
+from peal.core.export import jsonable, person, row_dict
 from peal.db import utcnow
-from peal.funding.models import FundingDonation, FundingRequest
-from peal.messaging.models import Conversation, ConversationParticipant, Message
-from peal.notifications.service import notify, purge_user_notifications
-from peal.settings.service import delete_settings
-from peal.stories.models import SuccessStory, SuccessStoryCelebration
-from peal.users.models import User, UserFollow, UserInterest, UserSkill
+from peal.users.blocks import is_blocked_between
+from peal.users.models import (
+    DataExport,
+    User,
+    UserBlock,
+    UserFollow,
+    UserInterest,
+    UserMute,
+    UserSkill,
+)
+from peal.users.policy import can_see_private, profile_visible
+from peal.users.policy import listed_conditions as _listed_conditions
 from peal.users.schemas import UserOut, normalize_label
-from peal.videos.models import Video, VideoComment, VideoLike
 
 DELETED_NAME = "Deleted user"
 # Bulk statements name their rows by SQL, not by loaded objects: no identity-map bookkeeping.
@@ -100,37 +103,11 @@ async def create_user(
 # --- visibility ---------------------------------------------------------------------------
 
 
-def can_see_private(user: User, viewer: User | None) -> bool:
-    return viewer is not None and (viewer.id == user.id or viewer.role == "admin")
-
-
-def is_listed(user: User) -> bool:
-    """Visible to everyone: public, not banned, not deleted."""
-    return user.is_public and user.is_active
-
-
-def _listed_conditions(*, include_private: bool = False) -> list[ColumnElement[bool]]:
-    conditions = [User.deleted_at.is_(None), User.is_banned == false()]
-    if not include_private:
-        conditions.append(User.is_public == true())
-    return conditions
-
-
-def profile_visible(viewer: User | None) -> ColumnElement[bool]:
-    """SQL condition on `User`: may `viewer` see this person, and so their videos, requests and
-    stories? Admins see everyone; others see active public profiles, and themselves."""
-    if viewer is not None and viewer.role == "admin":
-        return true()
-    active = and_(*_listed_conditions(include_private=True))
-    if viewer is None:
-        return and_(active, User.is_public == true())
-    return and_(active, or_(User.is_public == true(), User.id == viewer.id))
-
-
 async def get_visible_user(session: AsyncSession, user_id: uuid.UUID, viewer: User | None) -> User:
-    """The user if `viewer` may see it; private, banned and deleted users are 404 to others."""
-    user = await session.get(User, user_id)
-    if user is None or not (is_listed(user) or can_see_private(user, viewer)):
+    """The user if `viewer` may see it; private, banned, deleted and blocked users (either
+    way) are 404 to others: the one rule of `users.policy.profile_visible`."""
+    user = await session.scalar(select(User).where(User.id == user_id, profile_visible(viewer)))
+    if user is None:
         raise NotFound("User not found", code="user_not_found")
     return user
 
@@ -278,7 +255,7 @@ async def list_users(
     offset: int,
 ) -> tuple[list[UserOut], int]:
     """Listed users matching `filters`, newest first: count + page + 3 queries."""
-    conditions = _filter_conditions(filters)
+    conditions = [*_filter_conditions(filters), profile_visible(viewer)]
     query = select(User).where(*conditions).order_by(User.created_at.desc(), User.id.desc())
     count_query = select(func.count()).select_from(User).where(*conditions)
     users, total = await _page(session, query, count_query, limit=limit, offset=offset)
@@ -306,11 +283,7 @@ async def list_follows(
         join_on, owned_by = UserFollow.following_id == User.id, UserFollow.follower_id == owner.id
     conditions = [owned_by, *_listed_conditions(include_private=True)]
     if not can_see_private(owner, viewer):
-        conditions.append(
-            or_(User.is_public == true(), User.id == viewer.id)
-            if viewer is not None
-            else User.is_public == true()
-        )
+        conditions.append(profile_visible(viewer))
     query = (
         select(User)
         .join(UserFollow, join_on)
@@ -427,8 +400,9 @@ async def _followers_count(session: AsyncSession, user_id: uuid.UUID) -> int:
     return result.scalar_one()
 
 
-async def follow(session: AsyncSession, follower: User, user_id: uuid.UUID) -> int:
-    """Follow a visible user; idempotent. Returns the followed user's followers count."""
+async def follow(session: AsyncSession, follower: User, user_id: uuid.UUID) -> tuple[int, bool]:
+    """Follow a visible user; idempotent. Returns the followed user's followers count, and
+    whether this call started the follow (`flows.follow_user` then notifies)."""
     if user_id == follower.id:
         raise BadRequest("You cannot follow yourself", code="cannot_follow_self")
     followed = await get_visible_user(session, user_id, follower)
@@ -438,17 +412,13 @@ async def follow(session: AsyncSession, follower: User, user_id: uuid.UUID) -> i
         _insert_ignoring_duplicates(session, follower_id=follower.id, following_id=followed.id)
     )
     if inserted.scalar_one_or_none() is None:
-        return await _followers_count(session, followed.id)
+        return await _followers_count(session, followed.id), False
     count = await _shift_follow_counts(session, follower.id, followed.id, 1)
-    await notify(
-        session,
-        followed.id,
-        "follow",
-        "New follower",
-        f"{follower.name} started following you",
-        {"followerId": str(follower.id), "followerName": follower.name},
-    )
-    return count
+    # The counter UPDATE waited for any block between the two (it locks both rows first):
+    # a block that committed meanwhile wins, and this follow rolls back.
+    if await is_blocked_between(session, follower.id, followed.id):
+        raise NotFound("User not found", code="user_not_found")
+    return count, True
 
 
 async def unfollow(session: AsyncSession, follower: User, user_id: uuid.UUID) -> int:
@@ -469,12 +439,7 @@ async def unfollow(session: AsyncSession, follower: User, user_id: uuid.UUID) ->
     return await _followers_count(session, followed.id)
 
 
-# --- account deletion -----------------------------------------------------------------------
-
-
-def _chunks(ids: Sequence[uuid.UUID]) -> Iterable[Sequence[uuid.UUID]]:
-    for start in range(0, len(ids), _IN_CHUNK):
-        yield ids[start : start + _IN_CHUNK]
+# --- account deletion and export -----------------------------------------------------------
 
 
 async def _remove_follows(session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -501,198 +466,6 @@ async def _remove_follows(session: AsyncSession, user_id: uuid.UUID) -> None:
     )
 
 
-async def _purge_videos(session: AsyncSession, user_id: uuid.UUID) -> None:
-    # Own videos go with their tags, likes and comments (ON DELETE CASCADE).
-    # Media files in storage are left to the videos domain's cleanup.
-    await session.execute(
-        delete(Video).where(Video.author_id == user_id), execution_options=_NO_SYNC
-    )
-
-    liked = select(VideoLike.video_id).where(VideoLike.user_id == user_id)
-    await session.execute(
-        update(Video)
-        .where(Video.id.in_(liked.scalar_subquery()))
-        .values(likes_count=Video.likes_count - 1, updated_at=Video.updated_at),
-        execution_options=_NO_SYNC,
-    )
-    await session.execute(
-        delete(VideoLike).where(VideoLike.user_id == user_id), execution_options=_NO_SYNC
-    )
-
-    # A comment takes its replies with it (CASCADE), so each video's count is recounted
-    # afterwards rather than decremented. Assumes `comments_count` counts replies too.
-    video_ids = list(
-        (
-            await session.scalars(
-                select(VideoComment.video_id).where(VideoComment.user_id == user_id).distinct()
-            )
-        ).all()
-    )
-    # Parents that survive lose exactly their direct replies written by this user.
-    reply = aliased(VideoComment)
-    own_replies = (
-        select(func.count())
-        .select_from(reply)
-        .where(reply.parent_id == VideoComment.id, reply.user_id == user_id)
-        .scalar_subquery()
-    )
-    replied_to = (
-        select(reply.parent_id)
-        .where(reply.user_id == user_id, reply.parent_id.is_not(None))
-        .scalar_subquery()
-    )
-    await session.execute(
-        update(VideoComment)
-        .where(VideoComment.id.in_(replied_to), VideoComment.user_id != user_id)
-        .values(replies_count=VideoComment.replies_count - own_replies),
-        execution_options=_NO_SYNC,
-    )
-    await session.execute(
-        delete(VideoComment).where(VideoComment.user_id == user_id), execution_options=_NO_SYNC
-    )
-    remaining = (
-        select(func.count())
-        .select_from(VideoComment)
-        .where(VideoComment.video_id == Video.id)
-        .scalar_subquery()
-    )
-    for chunk in _chunks(video_ids):
-        await session.execute(
-            update(Video)
-            .where(Video.id.in_(chunk))
-            .values(comments_count=remaining, updated_at=Video.updated_at),
-            execution_options=_NO_SYNC,
-        )
-
-
-async def _purge_stories(session: AsyncSession, user_id: uuid.UUID) -> None:
-    await session.execute(
-        delete(SuccessStory).where(SuccessStory.author_id == user_id), execution_options=_NO_SYNC
-    )
-    celebrated = select(SuccessStoryCelebration.success_story_id).where(
-        SuccessStoryCelebration.user_id == user_id
-    )
-    await session.execute(
-        update(SuccessStory)
-        .where(SuccessStory.id.in_(celebrated.scalar_subquery()))
-        .values(celebrations_count=SuccessStory.celebrations_count - 1),
-        execution_options=_NO_SYNC,
-    )
-    await session.execute(
-        delete(SuccessStoryCelebration).where(SuccessStoryCelebration.user_id == user_id),
-        execution_options=_NO_SYNC,
-    )
-
-
-async def _purge_mentoring(session: AsyncSession, user_id: uuid.UUID) -> None:
-    # Imported here: the mentors service imports this module (visibility, skills).
-    from peal.mentors.service import purge_user
-
-    await purge_user(session, user_id)
-
-
-async def _purge_messages(session: AsyncSession, user_id: uuid.UUID) -> None:
-    # The others' unread counters drop by the unread messages this user sent them.
-    unread_from_user = (
-        select(func.count())
-        .select_from(Message)
-        .where(
-            Message.conversation_id == ConversationParticipant.conversation_id,
-            Message.sender_id == user_id,
-            Message.is_read == false(),
-        )
-        .scalar_subquery()
-    )
-    with_unread = select(Message.conversation_id).where(
-        Message.sender_id == user_id, Message.is_read == false()
-    )
-    await session.execute(
-        update(ConversationParticipant)
-        .where(
-            ConversationParticipant.user_id != user_id,
-            ConversationParticipant.conversation_id.in_(with_unread.scalar_subquery()),
-        )
-        .values(
-            unread_count=case(
-                (
-                    ConversationParticipant.unread_count > unread_from_user,
-                    ConversationParticipant.unread_count - unread_from_user,
-                ),
-                else_=0,
-            )
-        ),
-        execution_options=_NO_SYNC,
-    )
-    await session.execute(
-        delete(Message).where(Message.sender_id == user_id), execution_options=_NO_SYNC
-    )
-    conversation_ids = list(
-        (
-            await session.scalars(
-                select(ConversationParticipant.conversation_id).where(
-                    ConversationParticipant.user_id == user_id
-                )
-            )
-        ).all()
-    )
-    await session.execute(
-        delete(ConversationParticipant).where(ConversationParticipant.user_id == user_id),
-        execution_options=_NO_SYNC,
-    )
-    # A conversation nobody is left in is gone with its remaining messages (CASCADE).
-    for chunk in _chunks(conversation_ids):
-        await session.execute(
-            delete(Conversation).where(
-                Conversation.id.in_(chunk),
-                ~exists().where(ConversationParticipant.conversation_id == Conversation.id),
-            ),
-            execution_options=_NO_SYNC,
-        )
-
-
-async def _purge_funding(session: AsyncSession, user_id: uuid.UUID) -> None:
-    # Money records stay (donations, and the requests they went to), attributed to the
-    # anonymised tombstone; a request nobody gave to is only the user's own content.
-    donated = exists().where(FundingDonation.funding_request_id == FundingRequest.id)
-    await session.execute(
-        delete(FundingRequest).where(FundingRequest.author_id == user_id, ~donated),
-        execution_options=_NO_SYNC,
-    )
-    # A deleted account can no longer receive money: its open requests are cancelled and
-    # their donors refunded through the payment provider, as an author's own cancel would.
-    from peal.funding.donations import cancel_requests_of_author
-    from peal.jobs import runtime
-
-    await cancel_requests_of_author(session, runtime().settings, user_id)
-
-
-async def purge_user_content(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Delete what a user made or did in the other domains, keeping the counters right.
-
-    Temporary home: these domains have no service yet. When each gets one, it takes over its
-    part here as a `purge_user(session, user_id)` of its own and this function calls it.
-    Money records (funding requests that received donations, and donations) are kept.
-    """
-    await _purge_videos(session, user_id)
-    await _purge_stories(session, user_id)
-    await _purge_mentoring(session, user_id)
-    await _purge_messages(session, user_id)
-    await _purge_funding(session, user_id)
-    # One-time tokens: owned by the auth domain, which exposes no purge yet. Refresh tokens
-    # are revoked by auth, then dropped for their IP addresses and user agents.
-    await purge_user_notifications(session, user_id)
-    # Imported here: the auth service imports this module (create_user, get_user_by_email).
-    from peal.auth.service import revoke_all_sessions
-
-    await revoke_all_sessions(session, user_id)
-    await session.execute(
-        delete(OneTimeToken).where(OneTimeToken.user_id == user_id), execution_options=_NO_SYNC
-    )
-    await session.execute(
-        delete(RefreshToken).where(RefreshToken.user_id == user_id), execution_options=_NO_SYNC
-    )
-
-
 def _anonymise(user: User) -> None:
     """Turn the row into a tombstone: it stays for the records that must outlive the account."""
     user.name = DELETED_NAME
@@ -709,22 +482,76 @@ def _anonymise(user: User) -> None:
     user.deleted_at = utcnow()
 
 
-async def delete_account(session: AsyncSession, user_id: uuid.UUID, viewer: User) -> None:
-    """Purge a user's personal data and content; the row remains as an anonymised tombstone.
-
-    Every access token of the user stops working at once: the auth dependency refuses
-    deleted users.
-    """
-    user = await get_user_for_change(session, user_id, viewer)
-    await _lock_user(session, user.id)
-    await _remove_follows(session, user.id)
-    await session.execute(
-        delete(UserSkill).where(UserSkill.user_id == user.id), execution_options=_NO_SYNC
-    )
-    await session.execute(
-        delete(UserInterest).where(UserInterest.user_id == user.id), execution_options=_NO_SYNC
-    )
-    await delete_settings(session, user.id)
-    await purge_user_content(session, user.id)
+async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """The identity domain's part of a deletion, last in `flows.delete_account`: follows
+    (counters kept right), skills, interests, blocks, mutes and exports go, and the row turns
+    into an anonymised tombstone for the money records that outlive the account."""
+    await _remove_follows(session, user_id)
+    for model, column in (
+        (UserSkill, UserSkill.user_id),
+        (UserInterest, UserInterest.user_id),
+        (UserBlock, UserBlock.blocker_id),
+        (UserBlock, UserBlock.blocked_id),
+        (UserMute, UserMute.muter_id),
+        (UserMute, UserMute.muted_id),
+        (DataExport, DataExport.user_id),
+    ):
+        await session.execute(delete(model).where(column == user_id), execution_options=_NO_SYNC)
+    user = await session.get(User, user_id)
+    assert user is not None  # the flow found and locked it
     _anonymise(user)
     await session.flush()
+
+
+async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Hold the user's row for the rest of the transaction (deletion, list replacements)."""
+    await _lock_user(session, user_id)
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Her profile, skills, interests, follows both ways, blocks and mutes. Other people appear
+    by id and name only, and only those she can see in the app (the follow lists' rule)."""
+    user = await session.get(User, user_id)
+    assert user is not None
+    profile = row_dict(user, exclude={"password_hash", "deleted_at", "is_banned"})
+
+    async def people(query: Select[uuid.UUID, str, datetime]) -> list[dict[str, Any]]:
+        return [
+            {**person(person_id, name), "since": jsonable(since)}
+            for person_id, name, since in await session.execute(query)
+        ]
+
+    visible = and_(*_listed_conditions(include_private=True))
+    followers = (
+        select(User.id, User.name, UserFollow.created_at)
+        .join(UserFollow, UserFollow.follower_id == User.id)
+        .where(UserFollow.following_id == user_id, visible)
+        .order_by(UserFollow.created_at)
+    )
+    following = (
+        select(User.id, User.name, UserFollow.created_at)
+        .join(UserFollow, UserFollow.following_id == User.id)
+        .where(UserFollow.follower_id == user_id, visible)
+        .order_by(UserFollow.created_at)
+    )
+    blocks = (
+        select(User.id, User.name, UserBlock.created_at)
+        .join(UserBlock, UserBlock.blocked_id == User.id)
+        .where(UserBlock.blocker_id == user_id)
+        .order_by(UserBlock.created_at)
+    )
+    mutes = (
+        select(User.id, User.name, UserMute.created_at)
+        .join(UserMute, UserMute.muted_id == User.id)
+        .where(UserMute.muter_id == user_id)
+        .order_by(UserMute.created_at)
+    )
+    return {
+        "profile": profile,
+        "skills": await get_skills(session, user_id),
+        "interests": await get_interests(session, user_id),
+        "followers": await people(followers),
+        "following": await people(following),
+        "blocks": await people(blocks),
+        "mutes": await people(mutes),
+    }

@@ -11,15 +11,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.dependencies import is_admin
 from peal.core.errors import Forbidden, NotFound, ValidationFailed
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.notifications.service import notify
 from peal.users.models import User
+from peal.users.policy import is_admin, not_blocked, profile_visible
 from peal.users.schemas import UserSummary
 from peal.videos.models import Video, VideoComment
 from peal.videos.schemas import CommentOut
@@ -63,8 +63,8 @@ async def list_comments(
     cursor: Cursor | None,
 ) -> CommentPage:
     """Top-level comments newest first, or the replies to `parent_id` oldest first (a thread
-    reads top-down). Comments of banned or deleted accounts are left out. Four queries at
-    most, whatever the page size."""
+    reads top-down). Only comments of people `viewer` may see. Four queries at most,
+    whatever the page size."""
     video, _author = await get_visible_video(session, video_id, viewer)
     if parent_id is not None:
         parent = await session.scalar(
@@ -77,8 +77,9 @@ async def list_comments(
     conditions: list[ColumnElement[bool]] = [
         VideoComment.video_id == video.id,
         VideoComment.parent_id == parent_id if parent_id else VideoComment.parent_id.is_(None),
-        User.is_banned == false(),
-        User.deleted_at.is_(None),
+        # The one rule of who may see whom: comments of private, banned or deleted accounts,
+        # and of people blocked either way, are left out.
+        profile_visible(viewer),
     ]
     total = await session.scalar(
         select(func.count())
@@ -128,7 +129,11 @@ async def add_comment(
     if parent_id is not None:
         parent_author = await session.scalar(
             update(VideoComment)
-            .where(and_(VideoComment.id == parent_id, VideoComment.video_id == video.id))
+            .where(
+                and_(VideoComment.id == parent_id, VideoComment.video_id == video.id),
+                # No reply to someone blocked either way: their comment is not there for her.
+                not_blocked(user.id, VideoComment.user_id),
+            )
             .values(replies_count=VideoComment.replies_count + 1)
             .returning(VideoComment.user_id)
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -21,7 +22,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from peal.db import Base, CreatedAt, Timestamps, UUIDPrimaryKey
 
-VIDEO_STATUSES = ("processing", "ready", "failed")
+
+class VideoStatus(StrEnum):
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+VIDEO_STATUSES = tuple(VideoStatus)
 
 _READY = text("status = 'ready'")
 _PROCESSING = text("status = 'processing'")

@@ -33,8 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.config import Settings
 from peal.core.errors import ValidationFailed
 from peal.users.models import User, UserFollow, UserInterest, UserSkill
-from peal.users.service import profile_visible
+from peal.users.policy import profile_visible
 from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
+from peal.videos.service import unmuted_authors
 
 # --- trending ------------------------------------------------------------------------------
 
@@ -236,6 +237,7 @@ async def _candidates(
         Video.status == "ready",
         Video.created_at <= as_of,
         profile_visible(viewer),
+        *unmuted_authors(viewer),
     ]
     newest = (Video.created_at.desc(), Video.id.desc())
     by_trend = (Video.trending_score.desc(), *newest)

@@ -35,18 +35,19 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from peal.auth.dependencies import is_admin
 from peal.core.errors import Conflict, Forbidden, NotFound
+from peal.core.export import jsonable, person, row_dict
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.notifications.service import notify
 from peal.outbox import enqueue_job
 from peal.uploads.service import forget_files, mark_in_use, resolve_owned_upload
 from peal.users.models import User
+from peal.users.policy import is_admin, not_muted, profile_visible
 from peal.users.schemas import UserSummary
-from peal.users.service import profile_visible
-from peal.videos.models import Video, VideoLike, VideoShare, VideoTag, VideoView
+from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
 from peal.videos.schemas import VideoCreate, VideoOut, VideoUpdate, normalize_tag
 
 # --- visibility ----------------------------------------------------------------------------
@@ -59,6 +60,11 @@ def video_visible(viewer: User | None) -> ColumnElement[bool]:
     if viewer is None:
         return and_(Video.status == "ready", profile_visible(None))
     return and_(or_(Video.status == "ready", Video.author_id == viewer.id), profile_visible(viewer))
+
+
+def unmuted_authors(viewer: User | None) -> list[ColumnElement[bool]]:
+    """Feeds (lists not of one author) leave out the people the viewer muted."""
+    return [] if viewer is None else [not_muted(viewer.id, Video.author_id)]
 
 
 def with_author() -> Select[Video, User]:
@@ -205,6 +211,8 @@ def _filter_conditions(
         conditions.append(Video.status == "ready")
     if filters.author_id is not None:
         conditions.append(Video.author_id == filters.author_id)
+    else:
+        conditions.extend(unmuted_authors(viewer))
     if filters.category:
         conditions.append(Video.category == normalize_tag(filters.category))
     if filters.search and (term := " ".join(filters.search.split()).lower()):
@@ -256,7 +264,7 @@ async def list_trending(
     session: AsyncSession, viewer: User | None, *, limit: int, offset: int
 ) -> VideoPage:
     """Ready videos by trending score (then newest): the ranked list, page by page."""
-    conditions = [video_visible(viewer), Video.status == "ready"]
+    conditions = [video_visible(viewer), Video.status == "ready", *unmuted_authors(viewer)]
     capped = (
         select(Video.id)
         .join(User, User.id == Video.author_id)
@@ -511,3 +519,138 @@ async def record_share(session: AsyncSession, video_id: uuid.UUID, viewer: User 
     session.add(VideoShare(video_id=video.id, user_id=viewer.id if viewer else None))
     await session.flush()
     return await _bump(session, video.id, Video.shares_count, 1)
+
+
+# --- account deletion and export -----------------------------------------------------------
+
+_NO_SYNC: dict[str, Any] = {"synchronize_session": False}
+_IN_CHUNK = 500  # ids per IN list, well below SQLite's and asyncpg's parameter limits
+
+
+async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Delete what a person made or did in videos, keeping the others' counters right.
+
+    Own videos go with their tags, likes, comments and views (ON DELETE CASCADE); their files
+    go with the person's whole storage prefix (`uploads.purge_user`). Counter updates keep
+    `updated_at`: losing a like or a comment is not an edit of the video.
+    """
+    await session.execute(
+        delete(Video).where(Video.author_id == user_id), execution_options=_NO_SYNC
+    )
+
+    liked = select(VideoLike.video_id).where(VideoLike.user_id == user_id)
+    await session.execute(
+        update(Video)
+        .where(Video.id.in_(liked.scalar_subquery()))
+        .values(likes_count=Video.likes_count - 1, updated_at=Video.updated_at),
+        execution_options=_NO_SYNC,
+    )
+    await session.execute(
+        delete(VideoLike).where(VideoLike.user_id == user_id), execution_options=_NO_SYNC
+    )
+    # What she watched is hers too; the view counts stay (they are anonymous totals).
+    await session.execute(
+        delete(VideoView).where(VideoView.viewer_key == f"u:{user_id}"), execution_options=_NO_SYNC
+    )
+    await session.execute(
+        update(VideoShare).where(VideoShare.user_id == user_id).values(user_id=None),
+        execution_options=_NO_SYNC,
+    )
+
+    # A comment takes its replies with it (CASCADE), so each video's count is recounted
+    # afterwards rather than decremented. `comments_count` counts replies too.
+    video_ids = list(
+        (
+            await session.scalars(
+                select(VideoComment.video_id).where(VideoComment.user_id == user_id).distinct()
+            )
+        ).all()
+    )
+    # Parents that survive lose exactly their direct replies written by this user.
+    reply = aliased(VideoComment)
+    own_replies = (
+        select(func.count())
+        .select_from(reply)
+        .where(reply.parent_id == VideoComment.id, reply.user_id == user_id)
+        .scalar_subquery()
+    )
+    replied_to = (
+        select(reply.parent_id)
+        .where(reply.user_id == user_id, reply.parent_id.is_not(None))
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(VideoComment)
+        .where(VideoComment.id.in_(replied_to), VideoComment.user_id != user_id)
+        .values(replies_count=VideoComment.replies_count - own_replies),
+        execution_options=_NO_SYNC,
+    )
+    await session.execute(
+        delete(VideoComment).where(VideoComment.user_id == user_id), execution_options=_NO_SYNC
+    )
+    remaining = (
+        select(func.count())
+        .select_from(VideoComment)
+        .where(VideoComment.video_id == Video.id)
+        .scalar_subquery()
+    )
+    for start in range(0, len(video_ids), _IN_CHUNK):
+        await session.execute(
+            update(Video)
+            .where(Video.id.in_(video_ids[start : start + _IN_CHUNK]))
+            .values(comments_count=remaining, updated_at=Video.updated_at),
+            execution_options=_NO_SYNC,
+        )
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Her videos (with the comments on them she can see), comments she wrote, her likes.
+
+    Commenters appear by id and name only, and only those she could see in the app."""
+    owner = await session.get(User, user_id)
+    videos = list(
+        (
+            await session.scalars(
+                select(Video).where(Video.author_id == user_id).order_by(Video.created_at)
+            )
+        ).all()
+    )
+    comments_on: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    if videos:
+        rows = await session.execute(
+            select(VideoComment, User.name)
+            .join(User, User.id == VideoComment.user_id)
+            .where(
+                VideoComment.video_id.in_([video.id for video in videos]),
+                profile_visible(owner),
+            )
+            .order_by(VideoComment.created_at, VideoComment.id)
+        )
+        for comment, name in rows:
+            comments_on[comment.video_id].append(
+                {
+                    "id": str(comment.id),
+                    "user": person(comment.user_id, name),
+                    "content": comment.content,
+                    "parentId": jsonable(comment.parent_id),
+                    "createdAt": jsonable(comment.created_at),
+                }
+            )
+    written = await session.scalars(
+        select(VideoComment)
+        .where(VideoComment.user_id == user_id)
+        .order_by(VideoComment.created_at, VideoComment.id)
+    )
+    liked = await session.scalars(
+        select(VideoLike.video_id).where(VideoLike.user_id == user_id).order_by(VideoLike.video_id)
+    )
+    return {
+        "videos": [
+            {**row_dict(video, exclude={"search_text"}), "comments": comments_on[video.id]}
+            for video in videos
+        ],
+        "commentsWritten": [
+            row_dict(comment, exclude={"replies_count"}) for comment in written.all()
+        ],
+        "likedVideoIds": [str(video_id) for video_id in liked.all()],
+    }

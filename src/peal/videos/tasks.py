@@ -23,7 +23,7 @@ from peal.storage.base import Storage, new_key
 from peal.storage.service import storage_for
 from peal.uploads.service import register_stored_file
 from peal.users.models import User, UserFollow
-from peal.users.service import profile_visible
+from peal.users.policy import profile_visible
 from peal.videos.media import UndecodableVideo, probe_video
 from peal.videos.models import Video
 from peal.videos.ranking import recompute_trending

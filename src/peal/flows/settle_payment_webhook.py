@@ -1,5 +1,7 @@
 """Stripe webhooks: verify the signature on the raw body, store each event once, apply it.
 
+A flow: the payments plumbing (event log, provider) drives the funding ledger.
+
 The event row and what the event changes commit together: a delivery that fails half-way
 leaves nothing behind and Stripe sends it again; a delivery that succeeded is never applied a
 second time (its id is taken). Events may arrive in any order; the donation state machine in
