@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from peal import __version__
+from peal.admin.router import router as admin_router
 from peal.auth.dependencies import CSRF_HEADER
 from peal.auth.router import router as auth_router
 from peal.config import Settings, get_settings
@@ -28,6 +29,7 @@ from peal.events.router import router as events_router
 from peal.funding.router import router as funding_router
 from peal.goals.router import router as goals_router
 from peal.jobs import close_runtime, set_runtime, start_client, stop_client
+from peal.moderation.router import router as moderation_router
 from peal.notifications.router import router as notifications_router
 from peal.ops.router import router as ops_router
 from peal.payments.router import router as payments_router
@@ -59,6 +61,8 @@ ROUTERS = (
     payments_router,
     stories_router,
     search_router,
+    moderation_router,
+    admin_router,
 )
 
 DESCRIPTION = """

@@ -8,6 +8,7 @@ from peal.funding.models import FundingDonation, FundingRequest
 from peal.goals.models import Goal, GoalMilestone
 from peal.mentors.models import MentorConnection, MentorProfile, MentorSkill
 from peal.messaging.models import Conversation, ConversationParticipant, Message
+from peal.moderation.models import AuditLogEntry, ModerationReport
 from peal.notifications.models import Notification
 from peal.payments.models import PaymentEvent
 from peal.search.models import SEARCH_INDEXES
@@ -19,6 +20,7 @@ from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, Video
 
 __all__ = [
     "SEARCH_INDEXES",
+    "AuditLogEntry",
     "Base",
     "Conversation",
     "ConversationParticipant",
@@ -33,6 +35,7 @@ __all__ = [
     "MentorProfile",
     "MentorSkill",
     "Message",
+    "ModerationReport",
     "Notification",
     "OneTimeToken",
     "PaymentEvent",

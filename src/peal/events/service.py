@@ -15,6 +15,8 @@ from sqlalchemy.orm import contains_eager
 
 from peal.auth.dependencies import is_admin, is_self_or_admin
 from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from peal.core.moderation import ModerationStatus, not_moderated
+from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.core.schemas import PageParams, Pagination
 from peal.db import utcnow
 from peal.events.models import Event, EventRegistration
@@ -91,11 +93,29 @@ def _ordering(status: str | None, now: datetime) -> list[Any]:
 # --- visibility and presentation ------------------------------------------------------------
 
 
+def listable(viewer: User | None) -> ColumnElement[bool]:
+    """The moderation condition of events: live ones, and hidden or removed ones only to
+    their host (and admins)."""
+    return not_moderated(
+        Event.moderation_status,
+        Event.host_id,
+        viewer.id if viewer is not None else None,
+        admin=is_admin(viewer),
+    )
+
+
+async def set_moderation_status(
+    session: AsyncSession, event_id: uuid.UUID, status: ModerationStatus | None
+) -> bool:
+    """Hide, remove or restore an event (moderation); True when it changed."""
+    return await set_row_moderation(session, Event, event_id, status)
+
+
 def _host_visible(viewer: User | None) -> list[ColumnElement[bool]]:
     """Events of banned or deleted hosts are hidden from everyone but admins."""
     if is_admin(viewer):
         return []
-    return [User.deleted_at.is_(None), User.is_banned == false()]
+    return [User.deleted_at.is_(None), User.is_banned == false(), listable(viewer)]
 
 
 def _events_query(viewer: User | None) -> Select[Event]:

@@ -18,13 +18,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from peal.core.moderation import Moderated
 from peal.db import Base, Timestamps, UUIDPrimaryKey
 
 REQUEST_STATUSES = ("active", "funded", "expired", "cancelled")
 DONATION_STATUSES = ("pending", "succeeded", "failed", "refunded")
 
 
-class FundingRequest(UUIDPrimaryKey, Timestamps, Base):
+class FundingRequest(UUIDPrimaryKey, Timestamps, Moderated, Base):
     __tablename__ = "funding_requests"
     __table_args__ = (
         CheckConstraint("status IN ('active', 'funded', 'expired', 'cancelled')", name="status"),

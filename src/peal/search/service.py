@@ -41,9 +41,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.funding.models import FundingRequest
+from peal.funding.service import listable as funding_listable
 from peal.funding.service import present_request
 from peal.search.schemas import SearchResults
 from peal.stories.models import SuccessStory
+from peal.stories.service import listable as stories_listable
 from peal.stories.service import present_stories
 from peal.users.models import User, UserSkill
 from peal.users.service import present_users, profile_visible
@@ -287,7 +289,11 @@ def requests_query(backend: Backend, limit: int) -> Select[FundingRequest, User]
     return (
         select(FundingRequest, User)
         .join(User, User.id == FundingRequest.author_id)
-        .where(profile_visible(None), _condition(backend, fields, funding_requests_document()))
+        .where(
+            profile_visible(None),
+            funding_listable(None),
+            _condition(backend, fields, funding_requests_document()),
+        )
         .order_by(
             backend.rank(fields).desc(),
             FundingRequest.created_at.desc(),
@@ -306,7 +312,11 @@ def stories_query(backend: Backend, limit: int) -> Select[SuccessStory, User]:
     return (
         select(SuccessStory, User)
         .join(User, User.id == SuccessStory.author_id)
-        .where(profile_visible(None), _condition(backend, fields, success_stories_document()))
+        .where(
+            profile_visible(None),
+            stories_listable(None),
+            _condition(backend, fields, success_stories_document()),
+        )
         .order_by(
             backend.rank(fields).desc(), SuccessStory.created_at.desc(), SuccessStory.id.desc()
         )

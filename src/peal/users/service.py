@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from peal.auth.models import OneTimeToken, RefreshToken
-from peal.core.errors import BadRequest, Forbidden, NotFound
+from peal.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from peal.db import utcnow
 from peal.funding.models import FundingDonation, FundingRequest
 from peal.mentors.models import MentorConnection, MentorProfile
@@ -35,7 +35,7 @@ from peal.messaging.models import Conversation, ConversationParticipant, Message
 from peal.notifications.service import notify, purge_user_notifications
 from peal.settings.service import delete_settings
 from peal.stories.models import SuccessStory, SuccessStoryCelebration
-from peal.users.models import User, UserFollow, UserInterest, UserSkill
+from peal.users.models import ROLES, User, UserFollow, UserInterest, UserSkill
 from peal.users.schemas import UserOut, normalize_label
 from peal.videos.models import Video, VideoComment, VideoLike
 
@@ -745,3 +745,62 @@ async def delete_account(session: AsyncSession, user_id: uuid.UUID, viewer: User
     await purge_user_content(session, user.id)
     _anonymise(user)
     await session.flush()
+
+
+# --- administration -------------------------------------------------------------------------
+
+
+async def get_account(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> User:
+    """A live (not deleted) account, banned or not, for an admin's action; 404 otherwise."""
+    query = select(User).where(User.id == user_id, User.deleted_at.is_(None))
+    if lock:
+        query = query.with_for_update()
+    user = (await session.scalars(query.execution_options(populate_existing=True))).first()
+    if user is None:
+        raise NotFound("User not found", code="user_not_found")
+    return user
+
+
+async def set_banned(session: AsyncSession, user: User, banned: bool) -> bool:
+    """Set the ban flag; True when it changed. The per-request user check refuses a banned
+    user's access tokens at once, and every query that shows content hides theirs."""
+    if user.is_banned == banned:
+        return False
+    user.is_banned = banned
+    await session.flush()
+    return True
+
+
+async def set_email_verified(session: AsyncSession, user: User, verified: bool) -> None:
+    user.email_verified = verified
+    await session.flush()
+
+
+async def change_role(session: AsyncSession, user: User, role: str) -> bool:
+    """Give `user` another role; True when it changed. The last active admin keeps hers (409).
+
+    Every active admin row is locked first, so two admins demoting each other at once cannot
+    both succeed and leave nobody in charge.
+    """
+    if role not in ROLES:
+        raise BadRequest("Unknown role", code="invalid_role")
+    if user.role == role:
+        return False
+    if user.role == "admin":
+        admins = (
+            await session.scalars(
+                select(User.id)
+                .where(
+                    User.role == "admin",
+                    User.deleted_at.is_(None),
+                    User.is_banned == false(),
+                )
+                .order_by(User.id)
+                .with_for_update()
+            )
+        ).all()
+        if not any(admin_id != user.id for admin_id in admins):
+            raise Conflict("The last admin cannot lose the admin role", code="last_admin")
+    user.role = role
+    await session.flush()
+    return True
