@@ -199,7 +199,9 @@ async def update_user(
     note: str | None,
 ) -> None:
     """Role, email verification and ban, each through its owner, each audited."""
-    user = await users.get_account(session, user_id, lock=True)
+    # Not locked here: a role change locks the admins in id order first (see change_role),
+    # and a ban locks the account itself.
+    user = await users.get_account(session, user_id)
     if role is not None and await users.change_role(session, user, role):
         await moderation.record(session, admin.id, f"set_role:{role}", "user", user.id, note)
     if email_verified is not None and user.email_verified != email_verified:

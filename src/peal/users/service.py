@@ -779,17 +779,16 @@ async def set_email_verified(session: AsyncSession, user: User, verified: bool) 
 async def change_role(session: AsyncSession, user: User, role: str) -> bool:
     """Give `user` another role; True when it changed. The last active admin keeps hers (409).
 
-    Every active admin row is locked first, so two admins demoting each other at once cannot
-    both succeed and leave nobody in charge.
+    Before a change away from admin, every active admin row is locked in id order (and read
+    afresh), so two admins demoting each other at once cannot both succeed and leave nobody in
+    charge, and cannot deadlock either.
     """
     if role not in ROLES:
         raise BadRequest("Unknown role", code="invalid_role")
-    if user.role == role:
-        return False
-    if user.role == "admin":
+    if role != "admin":
         admins = (
             await session.scalars(
-                select(User.id)
+                select(User)
                 .where(
                     User.role == "admin",
                     User.deleted_at.is_(None),
@@ -797,10 +796,13 @@ async def change_role(session: AsyncSession, user: User, role: str) -> bool:
                 )
                 .order_by(User.id)
                 .with_for_update()
+                .execution_options(populate_existing=True)
             )
         ).all()
-        if not any(admin_id != user.id for admin_id in admins):
+        if user.role == "admin" and not any(admin.id != user.id for admin in admins):
             raise Conflict("The last admin cannot lose the admin role", code="last_admin")
+    if user.role == role:
+        return False
     user.role = role
     await session.flush()
     return True
