@@ -184,6 +184,8 @@ async def test_funding_requests_list_and_status_moves(
     assert [row.status for row in await donation_rows(app, first["id"])] == ["refunded"]
     back = await client.patch(url, json={"status": "active"}, headers=admin.headers)
     assert back.status_code == 409
+    unknown = await client.get("/api/admin/funding-requests?status=paused", headers=admin.headers)
+    assert unknown.status_code == 422
     only = await client.get("/api/admin/funding-requests?status=cancelled", headers=admin.headers)
     assert [r["id"] for r in only.json()["requests"]] == [first["id"]]
 

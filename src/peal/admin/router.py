@@ -24,6 +24,7 @@ from peal.admin.schemas import (
 from peal.auth.dependencies import AdminUser, require_role
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep
+from peal.funding.schemas import RequestStatus
 from peal.funding.service import RequestFilters, list_requests
 from peal.moderation import service as moderation
 from peal.moderation.schemas import AuditEntryOut, ReportStatusName
@@ -157,7 +158,7 @@ async def list_funding_requests(
     admin: AdminUser,
     pages: Pages,
     request_status: Annotated[
-        str | None, Query(alias="status", max_length=20, description="Only this status")
+        RequestStatus | None, Query(alias="status", description="Only this status")
     ] = None,
 ) -> AdminRequestsEnvelope:
     items, total = await list_requests(
