@@ -80,3 +80,18 @@ async def test_one_review_wins(
         )
     )
     assert sorted(r.status_code for r in responses) == [200, 409, 409, 409]
+
+
+async def test_two_admins_banning_each_other_leave_one(
+    client: httpx.AsyncClient, make_user: Any
+) -> None:
+    first, second = await make_user("admin"), await make_user("admin")
+    responses = await asyncio.gather(
+        client.patch(
+            f"/api/admin/users/{second.id}", json={"isBanned": True}, headers=first.headers
+        ),
+        client.patch(
+            f"/api/admin/users/{first.id}", json={"isBanned": True}, headers=second.headers
+        ),
+    )
+    assert sorted(r.status_code for r in responses) in ([200, 401], [200, 409])

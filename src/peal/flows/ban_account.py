@@ -39,7 +39,12 @@ async def ban_account(
     """Ban `user_id` (idempotent: banning a banned account changes nothing)."""
     if user_id == admin.id:
         raise Conflict("You cannot ban yourself", code="cannot_ban_self")
-    user = await users.get_account(session, user_id, lock=True)
+    user = await users.get_account(session, user_id)
+    if user.role == "admin":
+        # Locks the admins (her row included) in the one order role changes use too.
+        await users.keep_another_admin(session, user)
+    else:
+        user = await users.get_account(session, user_id, lock=True)
     if not await users.set_banned(session, user, True):
         return user
     # MERGE(security): `peal.auth.service.end_all_sessions(session, user.id)` replaces this.

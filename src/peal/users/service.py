@@ -776,6 +776,26 @@ async def set_email_verified(session: AsyncSession, user: User, verified: bool) 
     await session.flush()
 
 
+async def keep_another_admin(session: AsyncSession, user: User) -> None:
+    """Before `user` may stop being an active admin (demoted or banned): lock every active
+    admin row in id order, read afresh, and refuse (409 `last_admin`) when no other is left.
+
+    One lock order for every such change: two admins acting on each other at once are
+    serialised (no deadlock), and the second sees the first's result.
+    """
+    admins = (
+        await session.scalars(
+            select(User)
+            .where(User.role == "admin", User.deleted_at.is_(None), User.is_banned == false())
+            .order_by(User.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    if user.role == "admin" and not user.is_banned and not any(a.id != user.id for a in admins):
+        raise Conflict("The last admin cannot lose the admin role", code="last_admin")
+
+
 async def change_role(session: AsyncSession, user: User, role: str) -> bool:
     """Give `user` another role; True when it changed. The last active admin keeps hers (409).
 
@@ -786,21 +806,7 @@ async def change_role(session: AsyncSession, user: User, role: str) -> bool:
     if role not in ROLES:
         raise BadRequest("Unknown role", code="invalid_role")
     if role != "admin":
-        admins = (
-            await session.scalars(
-                select(User)
-                .where(
-                    User.role == "admin",
-                    User.deleted_at.is_(None),
-                    User.is_banned == false(),
-                )
-                .order_by(User.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).all()
-        if user.role == "admin" and not any(admin.id != user.id for admin in admins):
-            raise Conflict("The last admin cannot lose the admin role", code="last_admin")
+        await keep_another_admin(session, user)
     if user.role == role:
         return False
     user.role = role
