@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from peal import __version__
+from peal.admin.router import moderation_router as admin_moderation_router
 from peal.admin.router import router as admin_router
 from peal.auth.dependencies import CSRF_HEADER
 from peal.auth.router import router as auth_router
@@ -62,6 +63,7 @@ ROUTERS = (
     stories_router,
     search_router,
     moderation_router,
+    admin_moderation_router,
     admin_router,
 )
 

@@ -24,10 +24,18 @@ from peal.admin.schemas import (
 from peal.auth.dependencies import AdminUser, require_role
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep
+from peal.flows.review_report import review_report
 from peal.funding.schemas import RequestStatus
 from peal.funding.service import RequestFilters, list_requests
 from peal.moderation import service as moderation
-from peal.moderation.schemas import AuditEntryOut, ReportStatusName
+from peal.moderation.schemas import (
+    AuditEntryOut,
+    QueueEnvelope,
+    ReportEnvelope,
+    ReportStatusName,
+    ReviewBody,
+    StatsEnvelope,
+)
 
 router = APIRouter(
     prefix="/api/admin",
@@ -223,3 +231,66 @@ async def audit_log(session: SessionDep, _admin: AdminUser, pages: Pages) -> Pag
     """Every moderation and admin action: who, what, on what, why, when; newest first."""
     items, total = await moderation.list_audit_log(session, limit=pages.limit, offset=pages.offset)
     return Page(data=items, pagination=pages.pagination(total))
+
+
+# --- the admin half of /api/moderation (the client's moderationApi) ------------------------
+
+moderation_router = APIRouter(
+    prefix="/api/moderation",
+    tags=["Moderation"],
+    responses=error_responses(401, 403),
+    dependencies=[Depends(require_role("admin"))],
+)
+ReportId = Annotated[uuid.UUID, _id("id", "report")]
+
+
+@moderation_router.get(
+    "/pending",
+    response_model=QueueEnvelope,
+    summary="The moderation queue (admins)",
+    responses=error_responses(403),
+)
+async def pending(session: SessionDep, _admin: AdminUser, pages: Pages) -> QueueEnvelope:
+    """Pending reports, heaviest content first:
+    `weight = 10 * distinct reporters + 5 * floor(log2(1 + reach)) + hours since the oldest
+    open report`, where reach is the content's audience (views, followers, supporters,
+    celebrations, attendees). Reports of the same content come together."""
+    queue = await moderation.pending_queue(session, limit=pages.limit, offset=pages.offset)
+    return QueueEnvelope(reports=queue.reports, pagination=pages.pagination(queue.total))
+
+
+@moderation_router.post(
+    "/{id}/review",
+    response_model=ReportEnvelope,
+    summary="Review a report (admins)",
+    responses=error_responses(403, 404, 409),
+)
+async def review(
+    report_id: ReportId,
+    body: ReviewBody,
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+) -> ReportEnvelope:
+    """`dismiss`, `warn` (the author is notified), `remove_content` (soft removal; the author
+    is told why) or `ban_user` (the author's account is banned). Every open report of the same
+    content closes with this one; the action goes to the audit log. A closed report is 409."""
+    report = await review_report(
+        session,
+        request.app.state.settings,
+        report_id,
+        admin,
+        moderation.ReviewAction(body.action),
+        body.note,
+    )
+    return ReportEnvelope(report=moderation.present_report(report))
+
+
+@moderation_router.get(
+    "/stats",
+    response_model=StatsEnvelope,
+    summary="Report counts (admins)",
+    responses=error_responses(403),
+)
+async def moderation_stats(session: SessionDep, _admin: AdminUser) -> StatsEnvelope:
+    return StatsEnvelope(stats=await moderation.stats(session))

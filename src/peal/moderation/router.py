@@ -1,32 +1,23 @@
-"""HTTP routes of reports and the moderation queue (the web client's moderationApi)."""
+"""HTTP routes of reports for everyone signed in (the web client's moderationApi).
+
+The admin half of `/api/moderation` (queue, review, stats) is in `peal.admin.router`: it runs
+the review flow, and flows sit above this package."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Request, status
 
-from peal.auth.dependencies import AdminUser, CurrentUser
+from peal.auth.dependencies import CurrentUser
 from peal.core.schemas import PageParams, error_responses
 from peal.db import SessionDep
-from peal.flows.review_report import review_report
 from peal.moderation import service
-from peal.moderation.schemas import (
-    QueueEnvelope,
-    ReportCreate,
-    ReportEnvelope,
-    ReportsEnvelope,
-    ReviewBody,
-    StatsEnvelope,
-)
+from peal.moderation.schemas import ReportCreate, ReportEnvelope, ReportsEnvelope
 
 router = APIRouter(prefix="/api/moderation", tags=["Moderation"], responses=error_responses(401))
 
 Pages = Annotated[PageParams, Depends()]
-ReportId = Annotated[
-    uuid.UUID, Path(alias="id", description="The report's id", examples=[uuid.UUID(int=1)])
-]
 
 
 @router.post(
@@ -66,55 +57,3 @@ async def my_reports(session: SessionDep, user: CurrentUser, pages: Pages) -> Re
         session, user, limit=pages.limit, offset=pages.offset
     )
     return ReportsEnvelope(reports=reports, pagination=pages.pagination(total))
-
-
-@router.get(
-    "/pending",
-    response_model=QueueEnvelope,
-    summary="The moderation queue (admins)",
-    responses=error_responses(403),
-)
-async def pending(session: SessionDep, _admin: AdminUser, pages: Pages) -> QueueEnvelope:
-    """Pending reports, heaviest content first:
-    `weight = 10 * distinct reporters + 5 * floor(log2(1 + reach)) + hours since the oldest
-    open report`, where reach is the content's audience (views, followers, supporters,
-    celebrations, attendees). Reports of the same content come together."""
-    queue = await service.pending_queue(session, limit=pages.limit, offset=pages.offset)
-    return QueueEnvelope(reports=queue.reports, pagination=pages.pagination(queue.total))
-
-
-@router.post(
-    "/{id}/review",
-    response_model=ReportEnvelope,
-    summary="Review a report (admins)",
-    responses=error_responses(403, 404, 409),
-)
-async def review(
-    report_id: ReportId,
-    body: ReviewBody,
-    request: Request,
-    session: SessionDep,
-    admin: AdminUser,
-) -> ReportEnvelope:
-    """`dismiss`, `warn` (the author is notified), `remove_content` (soft removal; the author
-    is told why) or `ban_user` (the author's account is banned). Every open report of the same
-    content closes with this one; the action goes to the audit log. A closed report is 409."""
-    report = await review_report(
-        session,
-        request.app.state.settings,
-        report_id,
-        admin,
-        service.ReviewAction(body.action),
-        body.note,
-    )
-    return ReportEnvelope(report=service.present_report(report))
-
-
-@router.get(
-    "/stats",
-    response_model=StatsEnvelope,
-    summary="Report counts (admins)",
-    responses=error_responses(403),
-)
-async def moderation_stats(session: SessionDep, _admin: AdminUser) -> StatsEnvelope:
-    return StatsEnvelope(stats=await service.stats(session))
