@@ -26,13 +26,23 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     (
         "content domains",
         frozenset(
-            {"videos", "stories", "funding", "goals", "events", "search", "mentors", "messaging"}
+            {
+                "videos",
+                "stories",
+                "funding",
+                "goals",
+                "events",
+                "search",
+                "mentors",
+                "messaging",
+                "moderation",
+            }
         ),
     ),
     ("flows", frozenset({"flows"})),
     (
         "entry points",
-        frozenset({"main", "cli", "seed", "models", "scheduling", "ops", "safety"}),
+        frozenset({"main", "cli", "seed", "models", "scheduling", "ops", "safety", "admin"}),
     ),
 ]
 TOP_MODULES = frozenset({"router.py", "tasks.py"})

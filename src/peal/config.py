@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     donation_rate_limit_per_minute: int = Field(
         10, ge=1, validation_alias=_env("DONATION_RATE_LIMIT_PER_MINUTE")
     )
+    # Distinct reporters of one piece of content that hide it until an admin reviews it.
+    moderation_auto_hide_threshold: int = Field(
+        3, ge=1, validation_alias=_env("MODERATION_AUTO_HIDE_THRESHOLD")
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("TRUSTED_PROXIES")
     )

@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from peal import __version__
+from peal.admin.router import moderation_router as admin_moderation_router
+from peal.admin.router import router as admin_router
 from peal.auth.dependencies import CSRF_HEADER
 from peal.auth.router import router as auth_router
 from peal.config import Settings, get_settings
@@ -29,6 +31,7 @@ from peal.funding.router import router as funding_router
 from peal.goals.router import router as goals_router
 from peal.jobs import close_runtime, set_runtime, start_client, stop_client
 from peal.mentors.router import router as mentors_router
+from peal.moderation.router import router as moderation_router
 from peal.notifications.router import router as notifications_router
 from peal.ops.router import router as ops_router
 from peal.outbox import OutboxRelay
@@ -64,6 +67,9 @@ ROUTERS = (
     mentors_router,
     search_router,
     safety_router,
+    moderation_router,
+    admin_moderation_router,
+    admin_router,
 )
 
 DESCRIPTION = """

@@ -8,6 +8,7 @@ from peal.funding.models import FundingDonation, FundingRequest
 from peal.goals.models import Goal, GoalMilestone
 from peal.mentors.models import MentorConnection, MentorProfile, MentorSkill
 from peal.messaging.models import Conversation, ConversationParticipant, Message
+from peal.moderation.models import AuditLogEntry, ModerationReport
 from peal.notifications.models import Notification
 from peal.outbox import OutboxJob
 from peal.payments.models import PaymentEvent
@@ -28,6 +29,7 @@ from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, Video
 
 __all__ = [
     "SEARCH_INDEXES",
+    "AuditLogEntry",
     "Base",
     "Conversation",
     "ConversationParticipant",
@@ -43,6 +45,7 @@ __all__ = [
     "MentorProfile",
     "MentorSkill",
     "Message",
+    "ModerationReport",
     "Notification",
     "OneTimeToken",
     "OutboxJob",

@@ -8,13 +8,14 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from peal.core.moderation import Moderated
 from peal.db import Base, CreatedAt, Timestamps, UUIDPrimaryKey
 from peal.users.models import User
 
 EVENT_CATEGORIES = ("workshop", "webinar", "networking", "conference", "mentorship")
 
 
-class Event(UUIDPrimaryKey, Timestamps, Base):
+class Event(UUIDPrimaryKey, Timestamps, Moderated, Base):
     """An event. Its status is not stored: it follows `cancelled_at` and the dates."""
 
     __tablename__ = "events"

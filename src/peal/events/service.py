@@ -15,13 +15,15 @@ from sqlalchemy.orm import contains_eager
 
 from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from peal.core.export import jsonable, row_dict
+from peal.core.moderation import ModerationStatus, not_moderated
+from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.core.schemas import PageParams, Pagination
 from peal.db import utcnow
 from peal.events.models import Event, EventRegistration
 from peal.events.schemas import EventCreate, EventHost, EventOut, EventUpdate
 from peal.notifications.service import notify_many
 from peal.users.models import User
-from peal.users.policy import is_self_or_admin, profile_visible
+from peal.users.policy import is_admin, is_self_or_admin, profile_visible
 
 # An event without an end date is taken to last this long (for its status and the filters).
 DEFAULT_DURATION = timedelta(hours=2)
@@ -92,10 +94,29 @@ def _ordering(status: str | None, now: datetime) -> list[Any]:
 # --- visibility and presentation ------------------------------------------------------------
 
 
+def listable(viewer: User | None) -> ColumnElement[bool]:
+    """The moderation condition of events: live ones, and hidden or removed ones only to
+    their host (and admins)."""
+    return not_moderated(
+        Event.moderation_status,
+        Event.host_id,
+        viewer.id if viewer is not None else None,
+        admin=is_admin(viewer),
+    )
+
+
+async def set_moderation_status(
+    session: AsyncSession, event_id: uuid.UUID, status: ModerationStatus | None
+) -> bool:
+    """Hide, remove or restore an event (moderation); True when it changed."""
+    return await set_row_moderation(session, Event, event_id, status)
+
+
 def _host_visible(viewer: User | None) -> list[ColumnElement[bool]]:
     """The one rule of who may see whom (`users.policy.profile_visible`) on the host: events
-    of private, banned or deleted hosts, or of a host blocked either way, are hidden."""
-    return [profile_visible(viewer)]
+    of private, banned or deleted hosts, or of a host blocked either way, are hidden; and
+    events moderation hid or removed (`listable`), but from their host and admins."""
+    return [profile_visible(viewer), listable(viewer)]
 
 
 def _events_query(viewer: User | None) -> Select[Event]:

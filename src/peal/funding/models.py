@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from peal.core.moderation import Moderated
 from peal.db import Base, Timestamps, UUIDPrimaryKey
 
 
@@ -40,7 +41,7 @@ REQUEST_STATUSES = tuple(RequestStatus)
 DONATION_STATUSES = tuple(DonationStatus)
 
 
-class FundingRequest(UUIDPrimaryKey, Timestamps, Base):
+class FundingRequest(UUIDPrimaryKey, Timestamps, Moderated, Base):
     __tablename__ = "funding_requests"
     __table_args__ = (
         CheckConstraint("status IN ('active', 'funded', 'expired', 'cancelled')", name="status"),

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from peal.core.export import row_dict
+from peal.core.moderation import ModerationStatus, not_moderated
+from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.db import utcnow
 from peal.funding.models import FundingDonation, FundingRequest
 from peal.funding.schemas import (
@@ -49,6 +51,24 @@ def rowcount(result: Any) -> int:
 # --- visibility and policies -------------------------------------------------------------
 
 
+def listable(viewer: User | None) -> ColumnElement[bool]:
+    """The moderation condition of requests: live ones, and hidden or removed ones only to
+    their author (and admins). Donations to them stay: money records are never hidden."""
+    return not_moderated(
+        FundingRequest.moderation_status,
+        FundingRequest.author_id,
+        viewer.id if viewer is not None else None,
+        admin=is_admin(viewer),
+    )
+
+
+async def set_moderation_status(
+    session: AsyncSession, request_id: uuid.UUID, status: ModerationStatus | None
+) -> bool:
+    """Hide, remove or restore a request (moderation); True when it changed."""
+    return await set_row_moderation(session, FundingRequest, request_id, status)
+
+
 def may_manage(request: FundingRequest, user: User) -> bool:
     """The author, or an admin."""
     return request.author_id == user.id or is_admin(user)
@@ -71,7 +91,7 @@ async def get_request(
     query = (
         select(FundingRequest, User)
         .join(User, User.id == FundingRequest.author_id)
-        .where(FundingRequest.id == request_id, profile_visible(viewer))
+        .where(FundingRequest.id == request_id, profile_visible(viewer), listable(viewer))
         .execution_options(populate_existing=True)
     )
     if lock:
@@ -341,7 +361,7 @@ def _status_condition(status: str) -> ColumnElement[bool]:
 
 
 def _conditions(filters: RequestFilters, viewer: User | None) -> list[ColumnElement[bool]]:
-    conditions = [profile_visible(viewer)]
+    conditions = [profile_visible(viewer), listable(viewer)]
     if filters.status:
         conditions.append(_status_condition(filters.status))
     if category := " ".join((filters.category or "").split()).lower():

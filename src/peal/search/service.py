@@ -41,9 +41,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.funding.models import FundingRequest
+from peal.funding.service import listable as funding_listable
 from peal.funding.service import present_request
 from peal.search.schemas import SearchResults
 from peal.stories.models import SuccessStory
+from peal.stories.service import listable as stories_listable
 from peal.stories.service import present_stories
 from peal.users.models import User, UserSkill
 from peal.users.policy import is_admin, not_blocked, profile_visible
@@ -304,6 +306,7 @@ def requests_query(
         .where(
             profile_visible(None),
             *_unblocked(viewer),
+            funding_listable(None),
             _condition(backend, fields, funding_requests_document()),
         )
         .order_by(
@@ -329,6 +332,7 @@ def stories_query(
         .where(
             profile_visible(None),
             *_unblocked(viewer),
+            stories_listable(None),
             _condition(backend, fields, success_stories_document()),
         )
         .order_by(

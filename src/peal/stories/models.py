@@ -7,10 +7,11 @@ import uuid
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from peal.core.moderation import Moderated
 from peal.db import Base, CreatedAt, Timestamps, UUIDPrimaryKey
 
 
-class SuccessStory(UUIDPrimaryKey, Timestamps, Base):
+class SuccessStory(UUIDPrimaryKey, Timestamps, Moderated, Base):
     __tablename__ = "success_stories"
     __table_args__ = (
         CheckConstraint("celebrations_count >= 0", name="celebrations_count"),

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, true, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import Forbidden, NotFound, ValidationFailed
 from peal.core.export import jsonable, row_dict
+from peal.core.moderation import ModerationStatus, not_moderated
+from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.funding.donations import donor_ids
@@ -39,11 +41,31 @@ def _with_author() -> Select[SuccessStory, User]:
     return select(SuccessStory, User).join(User, User.id == SuccessStory.author_id)
 
 
+def listable(viewer: User | None) -> ColumnElement[bool]:
+    """The moderation condition of stories: live ones, and hidden or removed ones only to
+    their author (and admins)."""
+    return not_moderated(
+        SuccessStory.moderation_status,
+        SuccessStory.author_id,
+        viewer.id if viewer is not None else None,
+        admin=is_admin(viewer),
+    )
+
+
+async def set_moderation_status(
+    session: AsyncSession, story_id: uuid.UUID, status: ModerationStatus | None
+) -> bool:
+    """Hide, remove or restore a story (moderation); True when it changed."""
+    return await set_row_moderation(session, SuccessStory, story_id, status)
+
+
 async def get_story(
     session: AsyncSession, story_id: uuid.UUID, viewer: User | None, *, lock: bool = False
 ) -> tuple[SuccessStory, User]:
     """The story and its author, or 404 when missing or hidden from `viewer`."""
-    query = _with_author().where(SuccessStory.id == story_id, profile_visible(viewer))
+    query = _with_author().where(
+        SuccessStory.id == story_id, profile_visible(viewer), listable(viewer)
+    )
     if lock:
         query = query.with_for_update(of=SuccessStory)
     row = (await session.execute(query)).first()
@@ -234,7 +256,7 @@ def _contains(text: str) -> str:
 
 
 def _conditions(filters: StoryFilters, viewer: User | None) -> list[ColumnElement[bool]]:
-    conditions = [profile_visible(viewer)]
+    conditions = [profile_visible(viewer), listable(viewer)]
     if filters.author_id is not None:
         conditions.append(SuccessStory.author_id == filters.author_id)
     if filters.featured is not None:
@@ -292,7 +314,7 @@ async def list_stories(
 async def featured_story(session: AsyncSession, viewer: User | None) -> StoryOut:
     """The latest featured story; else the most celebrated of the last 30 days; else the most
     celebrated ever. 404 when there is no story at all."""
-    visible = profile_visible(viewer)
+    visible = and_(profile_visible(viewer), listable(viewer))
     by_celebrations = (SuccessStory.celebrations_count.desc(), SuccessStory.created_at.desc())
     candidates = (
         _with_author()

@@ -16,6 +16,7 @@ from sqlalchemy import (
     case,
     delete,
     exists,
+    false,
     func,
     or_,
     select,
@@ -24,11 +25,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.core.errors import BadRequest, Forbidden, NotFound
+from peal.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from peal.core.export import jsonable, person, row_dict
 from peal.db import utcnow
 from peal.users.blocks import is_blocked_between
 from peal.users.models import (
+    ROLES,
     DataExport,
     User,
     UserBlock,
@@ -555,3 +557,70 @@ async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, An
         "blocks": await people(blocks),
         "mutes": await people(mutes),
     }
+
+
+# --- administration -------------------------------------------------------------------------
+
+
+async def get_account(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> User:
+    """A live (not deleted) account, banned or not, for an admin's action; 404 otherwise."""
+    query = select(User).where(User.id == user_id, User.deleted_at.is_(None))
+    if lock:
+        query = query.with_for_update()
+    user = (await session.scalars(query.execution_options(populate_existing=True))).first()
+    if user is None:
+        raise NotFound("User not found", code="user_not_found")
+    return user
+
+
+async def set_banned(session: AsyncSession, user: User, banned: bool) -> bool:
+    """Set the ban flag; True when it changed. The per-request user check refuses a banned
+    user's access tokens at once, and every query that shows content hides theirs."""
+    if user.is_banned == banned:
+        return False
+    user.is_banned = banned
+    await session.flush()
+    return True
+
+
+async def set_email_verified(session: AsyncSession, user: User, verified: bool) -> None:
+    user.email_verified = verified
+    await session.flush()
+
+
+async def keep_another_admin(session: AsyncSession, user: User) -> None:
+    """Before `user` may stop being an active admin (demoted or banned): lock every active
+    admin row in id order, read afresh, and refuse (409 `last_admin`) when no other is left.
+
+    One lock order for every such change: two admins acting on each other at once are
+    serialised (no deadlock), and the second sees the first's result.
+    """
+    admins = (
+        await session.scalars(
+            select(User)
+            .where(User.role == "admin", User.deleted_at.is_(None), User.is_banned == false())
+            .order_by(User.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    if user.role == "admin" and not user.is_banned and not any(a.id != user.id for a in admins):
+        raise Conflict("The last admin cannot lose the admin role", code="last_admin")
+
+
+async def change_role(session: AsyncSession, user: User, role: str) -> bool:
+    """Give `user` another role; True when it changed. The last active admin keeps hers (409).
+
+    Before a change away from admin, every active admin row is locked in id order (and read
+    afresh), so two admins demoting each other at once cannot both succeed and leave nobody in
+    charge, and cannot deadlock either.
+    """
+    if role not in ROLES:
+        raise BadRequest("Unknown role", code="invalid_role")
+    if role != "admin":
+        await keep_another_admin(session, user)
+    if user.role == role:
+        return False
+    user.role = role
+    await session.flush()
+    return True

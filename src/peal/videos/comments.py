@@ -15,6 +15,8 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import Forbidden, NotFound, ValidationFailed
+from peal.core.moderation import ModerationStatus, not_moderated
+from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.notifications.service import notify
@@ -48,6 +50,47 @@ def present_comment(comment: VideoComment, user: User) -> CommentOut:
     )
 
 
+def listable(viewer: User | None) -> ColumnElement[bool]:
+    """The moderation condition of comments: live ones, and hidden or removed ones only to
+    their writer (and admins)."""
+    return not_moderated(
+        VideoComment.moderation_status,
+        VideoComment.user_id,
+        viewer.id if viewer is not None else None,
+        admin=is_admin(viewer),
+    )
+
+
+async def get_visible_comment(
+    session: AsyncSession, comment_id: uuid.UUID, viewer: User | None
+) -> tuple[VideoComment, Video]:
+    """A comment `viewer` can read (on a video they can see, by an active writer), or 404."""
+    row = (
+        await session.execute(
+            select(VideoComment, Video)
+            .join(Video, Video.id == VideoComment.video_id)
+            .join(User, User.id == VideoComment.user_id)
+            .where(
+                VideoComment.id == comment_id,
+                profile_visible(viewer),
+                listable(viewer),
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("Comment not found", code="comment_not_found")
+    comment, video = row
+    await get_visible_video(session, video.id, viewer)
+    return comment, video
+
+
+async def set_moderation_status(
+    session: AsyncSession, comment_id: uuid.UUID, status: ModerationStatus | None
+) -> bool:
+    """Hide, remove or restore a comment (moderation); True when it changed."""
+    return await set_row_moderation(session, VideoComment, comment_id, status)
+
+
 def _preview(text: str) -> str:
     return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "\u2026"
 
@@ -69,7 +112,7 @@ async def list_comments(
     if parent_id is not None:
         parent = await session.scalar(
             select(VideoComment.id).where(
-                VideoComment.id == parent_id, VideoComment.video_id == video.id
+                VideoComment.id == parent_id, VideoComment.video_id == video.id, listable(viewer)
             )
         )
         if parent is None:
@@ -78,8 +121,9 @@ async def list_comments(
         VideoComment.video_id == video.id,
         VideoComment.parent_id == parent_id if parent_id else VideoComment.parent_id.is_(None),
         # The one rule of who may see whom: comments of private, banned or deleted accounts,
-        # and of people blocked either way, are left out.
+        # and of people blocked either way, are left out; and comments moderation hid.
         profile_visible(viewer),
+        listable(viewer),
     ]
     total = await session.scalar(
         select(func.count())

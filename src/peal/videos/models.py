@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from peal.core.moderation import Moderated
 from peal.db import Base, CreatedAt, Timestamps, UUIDPrimaryKey
 
 
@@ -41,7 +42,7 @@ def _where(condition: Any) -> dict[str, Any]:
     return {"postgresql_where": condition, "sqlite_where": condition}
 
 
-class Video(UUIDPrimaryKey, Timestamps, Base):
+class Video(UUIDPrimaryKey, Timestamps, Moderated, Base):
     __tablename__ = "videos"
     __table_args__ = (
         CheckConstraint("status IN ('processing', 'ready', 'failed')", name="status"),
@@ -135,7 +136,7 @@ class VideoLike(UUIDPrimaryKey, CreatedAt, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
 
 
-class VideoComment(UUIDPrimaryKey, CreatedAt, Base):
+class VideoComment(UUIDPrimaryKey, CreatedAt, Moderated, Base):
     __tablename__ = "video_comments"
     __table_args__ = (
         CheckConstraint("replies_count >= 0", name="replies_count"),

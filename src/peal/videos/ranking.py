@@ -32,10 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.config import Settings
 from peal.core.errors import ValidationFailed
+from peal.core.sqltime import epoch_seconds
 from peal.users.models import User, UserFollow, UserInterest, UserSkill
 from peal.users.policy import profile_visible
 from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
-from peal.videos.service import unmuted_authors
+from peal.videos.service import listable, unmuted_authors
 
 # --- trending ------------------------------------------------------------------------------
 
@@ -48,11 +49,7 @@ VIEW_WEIGHT = 1.0
 TRENDING_POOL = 1000
 
 
-def _epoch_seconds(column: Any, dialect: str) -> ColumnElement[Any]:
-    """Seconds since 1970 of a timestamp column, in SQL, on either database."""
-    if dialect == "postgresql":
-        return func.extract("epoch", column)
-    return (func.julianday(column) - 2440587.5) * 86400.0
+_epoch_seconds = epoch_seconds
 
 
 @dataclass(frozen=True)
@@ -114,7 +111,7 @@ async def recompute_trending(
         select(scores.c.video_id, scores.c.score)
         .join(Video, Video.id == scores.c.video_id)
         .join(User, User.id == Video.author_id)
-        .where(Video.status == "ready", profile_visible(None))
+        .where(Video.status == "ready", profile_visible(None), listable(None))
         .order_by(scores.c.score.desc(), Video.created_at.desc(), Video.id.desc())
         .limit(TRENDING_POOL)
     )
@@ -238,6 +235,7 @@ async def _candidates(
         Video.created_at <= as_of,
         profile_visible(viewer),
         *unmuted_authors(viewer),
+        listable(viewer),
     ]
     newest = (Video.created_at.desc(), Video.id.desc())
     by_trend = (Video.trending_score.desc(), *newest)

@@ -39,6 +39,8 @@ from sqlalchemy.orm import aliased
 
 from peal.core.errors import Conflict, Forbidden, NotFound
 from peal.core.export import jsonable, person, row_dict
+from peal.core.moderation import ModerationStatus, not_moderated
+from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.notifications.service import notify
@@ -53,13 +55,35 @@ from peal.videos.schemas import VideoCreate, VideoOut, VideoUpdate, normalize_ta
 # --- visibility ----------------------------------------------------------------------------
 
 
+def listable(viewer: User | None) -> ColumnElement[bool]:
+    """The moderation condition: live videos, and hidden or removed ones only to their author
+    (and admins). Every video query goes through `video_visible`, which includes it."""
+    return not_moderated(
+        Video.moderation_status,
+        Video.author_id,
+        viewer.id if viewer is not None else None,
+        admin=is_admin(viewer),
+    )
+
+
 def video_visible(viewer: User | None) -> ColumnElement[bool]:
     """SQL condition on `Video` joined with its author `User`."""
     if is_admin(viewer):
         return true()
     if viewer is None:
-        return and_(Video.status == "ready", profile_visible(None))
-    return and_(or_(Video.status == "ready", Video.author_id == viewer.id), profile_visible(viewer))
+        return and_(Video.status == "ready", profile_visible(None), listable(None))
+    return and_(
+        or_(Video.status == "ready", Video.author_id == viewer.id),
+        profile_visible(viewer),
+        listable(viewer),
+    )
+
+
+async def set_moderation_status(
+    session: AsyncSession, video_id: uuid.UUID, status: ModerationStatus | None
+) -> bool:
+    """Hide, remove or restore a video (moderation); True when it changed."""
+    return await set_row_moderation(session, Video, video_id, status)
 
 
 def unmuted_authors(viewer: User | None) -> list[ColumnElement[bool]]:

@@ -1,0 +1,1 @@
+"""The administration API the web client's adminApi calls (admins only)."""

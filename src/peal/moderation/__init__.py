@@ -1,0 +1,1 @@
+"""Reports, the moderation queue and the audit log of moderation and admin actions."""
