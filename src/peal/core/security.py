@@ -69,6 +69,8 @@ class AccessClaims:
     token_id: str
     session_id: str | None
     issued_at: datetime
+    # The user's session epoch at issue (0 for tokens older than epochs): see `issue`.
+    session_epoch: int = 0
 
 
 class AccessTokens:
@@ -80,7 +82,16 @@ class AccessTokens:
         self._audience = settings.jwt_audience
         self.lifetime = timedelta(seconds=settings.access_token_expiry)
 
-    def issue(self, user_id: uuid.UUID, role: str, session_id: str | None = None) -> str:
+    def issue(
+        self,
+        user_id: uuid.UUID,
+        role: str,
+        session_id: str | None = None,
+        session_epoch: int = 0,
+    ) -> str:
+        """A signed access token. `session_id` names the sign-in (refresh family) and
+        `session_epoch` the user's epoch it belongs to: the server refuses the token once
+        either is ended, whatever its `exp` (an exact integer, so no same-second window)."""
         now = utcnow()
         claims: dict[str, Any] = {
             "sub": str(user_id),
@@ -95,6 +106,7 @@ class AccessTokens:
         }
         if session_id:
             claims["sid"] = session_id
+        claims["sep"] = session_epoch
         return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
 
     def decode(self, token: str) -> AccessClaims:
@@ -115,11 +127,18 @@ class AccessTokens:
                 token_id=str(claims["jti"]),
                 session_id=claims.get("sid"),
                 issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
+                session_epoch=_epoch_claim(claims.get("sep", 0)),
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("Access token expired", code="token_expired") from exc
         except (jwt.InvalidTokenError, ValueError) as exc:
             raise Unauthorized("Invalid access token", code="invalid_token") from exc
+
+
+def _epoch_claim(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("the session epoch claim must be an integer")
+    return value
 
 
 def new_opaque_token() -> str:
