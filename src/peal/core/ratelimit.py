@@ -458,12 +458,15 @@ class LoginThrottle:
         """Refuse (429, Retry-After) while any count of failures is full; counts nothing."""
         if not self.limiter.enabled:
             return
+        refusals = []
         for policy, key in self._counters:
             decision = await self.limiter.peek(policy, key)
             if decision is not None and not decision.allowed:
-                raise RateLimited(
-                    "Too many failed sign-ins, please wait", headers=decision.headers()
-                )
+                refusals.append(decision)
+        if refusals:
+            # The longest wait is the one that tells the truth about when to come back.
+            longest = max(refusals, key=lambda decision: decision.reset_after)
+            raise RateLimited("Too many failed sign-ins, please wait", headers=longest.headers())
 
     async def failed(self) -> None:
         if not self.limiter.enabled:
