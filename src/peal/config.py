@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         20, ge=0, le=120, validation_alias=_env("REFRESH_REUSE_GRACE_SECONDS")
     )
     password_hash_concurrency: int = Field(4, validation_alias=_env("PASSWORD_HASH_CONCURRENCY"))
+    # Sign-ins that may queue for a hash slot; beyond it they are refused at once (503 busy,
+    # Retry-After) before any database work, so a login burst cannot pile up behind the hasher.
+    password_hash_queue_limit: int = Field(
+        64, ge=1, validation_alias=_env("PASSWORD_HASH_QUEUE_LIMIT")
+    )
     argon2_memory_kib: int = Field(19456, validation_alias=_env("ARGON2_MEMORY_KIB"))
     argon2_time_cost: int = Field(2, validation_alias=_env("ARGON2_TIME_COST"))
 

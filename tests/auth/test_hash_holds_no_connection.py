@@ -146,3 +146,26 @@ async def test_a_reset_link_used_twice_at_once_works_once(
         )
     )
     assert sorted(a.status_code for a in answers) == [200, 400]
+
+
+@pytest.mark.parametrize("route", ["login", "register"])
+async def test_a_full_hash_queue_sheds_sign_ins_before_any_database_work(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    count_queries: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    route: str,
+) -> None:
+    passwords = app.state.passwords
+    monkeypatch.setattr(passwords, "_pending", passwords._queue_limit)  # a burst in flight
+    count_queries.reset()
+
+    response = await client.post(
+        f"/api/auth/{route}",
+        json={"email": new_email(), "password": STRONG_PASSWORD, "name": "Amara"},
+    )
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "busy"
+    assert response.headers["Retry-After"] == "2"
+    assert count_queries.count == 0

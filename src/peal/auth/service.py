@@ -262,6 +262,7 @@ async def register(
         raise ValidationFailed("role", "Role must be 'woman' or 'sponsor'")
     address = normalize_email(email)
     ensure_acceptable_password(password, email=address)
+    tools.passwords.ensure_capacity()  # shed a burst before any database work
     if await get_user_by_email(session, address) is not None:
         raise _email_taken()
     # No pooled connection held while the hash waits for the limiter and runs.
@@ -301,6 +302,7 @@ async def login(
     client: Client | None = None,
 ) -> SignIn:
     """Check the password; unknown emails and wrong passwords fail alike, at the same cost."""
+    tools.passwords.ensure_capacity()  # shed a burst before any database work
     user = await get_user_by_email(session, email)
     # No pooled connection held while the hash waits for the limiter and runs: a login burst
     # would otherwise empty the pool for every other request.

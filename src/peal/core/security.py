@@ -6,9 +6,10 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import jwt
@@ -16,9 +17,10 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from peal.config import Settings
-from peal.core.errors import Unauthorized
+from peal.core.errors import ServiceUnavailable, Unauthorized
 from peal.db import utcnow
 
+T = TypeVar("T")
 JWT_ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a token type name, not a secret
 
@@ -38,10 +40,22 @@ class PasswordHashing:
             type=Type.ID,
         )
         self._limiter = anyio.CapacityLimiter(settings.password_hash_concurrency)
+        self._queue_limit = settings.password_hash_concurrency + settings.password_hash_queue_limit
+        self._pending = 0
         self._dummy_hash: str | None = None
 
+    def ensure_capacity(self) -> None:
+        """Refuse at once (503 `busy`) when too many hashes already wait: called before a
+        sign-in's database work, so a burst sheds load cheaply instead of queueing for minutes."""
+        if self._pending >= self._queue_limit:
+            raise ServiceUnavailable(
+                "Too many sign-ins at once, please retry shortly",
+                code="busy",
+                headers={"Retry-After": "2"},
+            )
+
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
+        return await self._run(self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; runs a full verification even with no hash."""
@@ -49,8 +63,15 @@ class PasswordHashing:
         if password_hash is None and self._dummy_hash is None:
             self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
         target = password_hash or self._dummy_hash or ""
-        ok = await anyio.to_thread.run_sync(self._verify, target, password, limiter=self._limiter)
+        ok = await self._run(self._verify, target, password)
         return ok and password_hash is not None
+
+    async def _run(self, function: Callable[..., T], *args: str) -> T:
+        self._pending += 1
+        try:
+            return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
+        finally:
+            self._pending -= 1
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
