@@ -262,12 +262,12 @@ async def register(
         raise ValidationFailed("role", "Role must be 'woman' or 'sponsor'")
     address = normalize_email(email)
     ensure_acceptable_password(password, email=address)
-    tools.passwords.ensure_capacity()  # shed a burst before any database work
-    if await get_user_by_email(session, address) is not None:
-        raise _email_taken()
-    # No pooled connection held while the hash waits for the limiter and runs.
-    await release_connection(session)
-    password_hash = await tools.passwords.hash(password)
+    with tools.passwords.admit():  # a burst is shed here, before any database work
+        if await get_user_by_email(session, address) is not None:
+            raise _email_taken()
+        # No pooled connection held while the hash waits for the limiter and runs.
+        await release_connection(session)
+        password_hash = await tools.passwords.hash(password)
     try:
         user = await create_user(
             session,
@@ -302,13 +302,13 @@ async def login(
     client: Client | None = None,
 ) -> SignIn:
     """Check the password; unknown emails and wrong passwords fail alike, at the same cost."""
-    tools.passwords.ensure_capacity()  # shed a burst before any database work
-    user = await get_user_by_email(session, email)
-    # No pooled connection held while the hash waits for the limiter and runs: a login burst
-    # would otherwise empty the pool for every other request.
-    await release_connection(session)
-    # verify(None, ...) still runs a full argon2 verification against a dummy hash.
-    valid = await tools.passwords.verify(user.password_hash if user else None, password)
+    with tools.passwords.admit():  # a burst is shed here, before any database work
+        user = await get_user_by_email(session, email)
+        # No pooled connection held while the hash waits for the limiter and runs: a login
+        # burst would otherwise empty the pool for every other request.
+        await release_connection(session)
+        # verify(None, ...) still runs a full argon2 verification against a dummy hash.
+        valid = await tools.passwords.verify(user.password_hash if user else None, password)
     if user is None or not valid:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
     if not user.is_active:

@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -44,15 +45,25 @@ class PasswordHashing:
         self._pending = 0
         self._dummy_hash: str | None = None
 
-    def ensure_capacity(self) -> None:
-        """Refuse at once (503 `busy`) when too many hashes already wait: called before a
-        sign-in's database work, so a burst sheds load cheaply instead of queueing for minutes."""
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Admission for one sign-in, from its database look-up to the end of its hash.
+
+        Refuses at once (503 `busy`) when too many are already in flight, before any database
+        work: a burst sheds load cheaply instead of queueing for a connection and a hash slot
+        for minutes (and timing out on the pool, as it did on a loaded machine).
+        """
         if self._pending >= self._queue_limit:
             raise ServiceUnavailable(
                 "Too many sign-ins at once, please retry shortly",
                 code="busy",
                 headers={"Retry-After": "2"},
             )
+        self._pending += 1
+        try:
+            yield
+        finally:
+            self._pending -= 1
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hasher.hash, password)
@@ -67,11 +78,7 @@ class PasswordHashing:
         return ok and password_hash is not None
 
     async def _run(self, function: Callable[..., T], *args: str) -> T:
-        self._pending += 1
-        try:
-            return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
-        finally:
-            self._pending -= 1
+        return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
