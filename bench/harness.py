@@ -89,7 +89,7 @@ async def running_server(
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-            for _ in range(300):
+            for _ in range(1200):
                 try:
                     if (await client.get("/health")).status_code == 200:
                         break
