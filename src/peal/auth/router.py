@@ -48,6 +48,10 @@ router = APIRouter(prefix="/api/auth", tags=["Auth"])
 
 REFRESH_COOKIE_PATH = "/api/auth"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+BUSY_RESPONSE: dict[str, Any] = {
+    "model": ErrorBody,
+    "description": "Too many sign-ins in flight (`busy`): retry after `Retry-After` seconds",
+}
 
 
 def _tools(request: Request) -> service.AuthTools:
@@ -146,7 +150,7 @@ async def _signed_in(
     summary="Create an account and sign in",
     description="Role `woman` (default) or `sponsor`. Sends a verification email (in the "
     "language of `Accept-Language`, English by default) and sets the session cookies.",
-    responses=error_responses(429, 409),
+    responses={**error_responses(429, 409), 503: BUSY_RESPONSE},
     dependencies=[Depends(auth_rate_limit("register"))],
 )
 async def register(
@@ -175,7 +179,7 @@ async def register(
     description="Unknown email and wrong password give the same 401 `invalid_credentials`. "
     "Only failed attempts count towards the 429: per account and client IP (with a growing "
     "wait), per account from every IP (looser) and per IP; a successful sign-in clears them.",
-    responses=error_responses(429, 401),
+    responses={**error_responses(429, 401), 503: BUSY_RESPONSE},
     dependencies=[Depends(auth_rate_limit("login", per_account=False))],
 )
 async def login(
