@@ -417,7 +417,7 @@ async def test_real_auth_routes_are_limited_per_ip_and_per_account(
 ) -> None:
     """The limiter is wired into the real login and forgot-password routes, not only stand-ins."""
     async with (
-        limited_app(auth_rate_limit_per_minute=3, auth_account_rate_limit_per_minute=2) as app,
+        limited_app(auth_rate_limit_per_minute=3, login_failures_per_account_per_hour=2) as app,
         client_from(app, "198.51.100.7") as one,
         client_from(app, "198.51.100.8") as two,
     ):
@@ -425,7 +425,7 @@ async def test_real_auth_routes_are_limited_per_ip_and_per_account(
         first = await one.post("/api/auth/login", json=body)
         second = await two.post("/api/auth/login", json=body)
         assert first.status_code == second.status_code == 401
-        # A third attempt on the same account, from yet another IP: per-account limit.
+        # A third attempt on the same account, from yet another IP: per-account failure limit.
         async with client_from(app, "198.51.100.9") as three:
             blocked = await three.post("/api/auth/login", json=body)
         assert blocked.status_code == 429

@@ -55,7 +55,17 @@ class Settings(BaseSettings):
     jwt_audience: str = Field("peal-web", validation_alias=_env("JWT_AUDIENCE"))
     access_token_expiry: int = Field(900, validation_alias=_env("ACCESS_TOKEN_EXPIRY"))
     refresh_token_expiry: int = Field(7 * 86400, validation_alias=_env("REFRESH_TOKEN_EXPIRY"))
+    # A refresh token presented again this soon after its rotation (two tabs, a retry) gets a
+    # valid pair of the same sign-in instead of counting as theft; 0 turns the grace off.
+    refresh_reuse_grace_seconds: int = Field(
+        20, ge=0, le=120, validation_alias=_env("REFRESH_REUSE_GRACE_SECONDS")
+    )
     password_hash_concurrency: int = Field(4, validation_alias=_env("PASSWORD_HASH_CONCURRENCY"))
+    # Sign-ins that may queue for a hash slot; beyond it they are refused at once (503 busy,
+    # Retry-After) before any database work, so a login burst cannot pile up behind the hasher.
+    password_hash_queue_limit: int = Field(
+        64, ge=1, validation_alias=_env("PASSWORD_HASH_QUEUE_LIMIT")
+    )
     argon2_memory_kib: int = Field(19456, validation_alias=_env("ARGON2_MEMORY_KIB"))
     argon2_time_cost: int = Field(2, validation_alias=_env("ARGON2_TIME_COST"))
 
@@ -81,6 +91,23 @@ class Settings(BaseSettings):
     # credential stuffing spread over many addresses and mail bombing of one inbox.
     auth_account_rate_limit_per_minute: int = Field(
         5, ge=1, validation_alias=_env("AUTH_ACCOUNT_RATE_LIMIT_PER_MINUTE")
+    )
+    # Failed logins (only failures count; a success clears them). Per account and client IP:
+    # this many in a minute, twice as many in 15 minutes, four times as many in a day, so the
+    # wait grows with the failures. Per account from all IPs (looser, so an attacker on one IP
+    # locks out only that IP) and per IP over all accounts: per hour.
+    login_failures_per_account_ip: int = Field(
+        5, ge=1, validation_alias=_env("LOGIN_FAILURES_PER_ACCOUNT_IP")
+    )
+    login_failures_per_account_per_hour: int = Field(
+        50, ge=1, validation_alias=_env("LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR")
+    )
+    login_failures_per_ip_per_hour: int = Field(
+        100, ge=1, validation_alias=_env("LOGIN_FAILURES_PER_IP_PER_HOUR")
+    )
+    # Reset emails to one address per hour; requests beyond it get the same answer, no mail.
+    password_reset_emails_per_hour: int = Field(
+        3, ge=1, validation_alias=_env("PASSWORD_RESET_EMAILS_PER_HOUR")
     )
     # Prefix of the rate limit keys in Redis, so several deployments can share one server.
     rate_limit_key_prefix: str = Field(

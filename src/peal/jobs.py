@@ -249,6 +249,7 @@ def task_modules() -> list[str]:
     """Modules that declare tasks: the worker and the scheduler import them all."""
     return [
         "peal.email.tasks",
+        "peal.auth.tasks",
         "peal.uploads.tasks",
         "peal.videos.tasks",
         "peal.funding.tasks",

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from peal.auth.service import user_of_access_token
 from peal.core.errors import Forbidden, Unauthorized
 from peal.core.security import AccessTokens, constant_time_equals, sign
 from peal.db import SessionDep
@@ -57,13 +58,9 @@ async def optional_user(
         return None
     tokens: AccessTokens = request.app.state.tokens
     claims = tokens.decode(token)
-    user = await session.get(User, claims.user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("Account is not active", code="account_inactive")
-    changed = user.password_changed_at
-    if changed is not None and claims.issued_at < changed.replace(microsecond=0):
-        # Issued before the password changed (e.g. a reset after a theft): dead at once.
-        raise Unauthorized("Access token expired", code="token_expired")
+    # One query: the user, active, with the token's sign-in alive and its session epoch
+    # current (a reset, logout, ban or reuse detection ends the token at once, not at `exp`).
+    user = await user_of_access_token(session, claims)
     if by_cookie:
         _check_csrf(request, claims.session_id)
     request.state.user_id = user.id

@@ -29,6 +29,8 @@ class RefreshToken(UUIDPrimaryKey, CreatedAt, Base):
     expires_at: Mapped[datetime]
     replaced_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # The user's session epoch when the family started: a bump of the user's epoch kills it.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     user_agent: Mapped[str | None] = mapped_column(String(255))
     ip_address: Mapped[str | None] = mapped_column(String(64))
 

@@ -33,9 +33,10 @@ from peal.auth.schemas import (
     UserResponse,
     VerifyEmailRequest,
 )
+from peal.auth.tasks import send_password_reset
 from peal.config import Settings
 from peal.core.errors import Unauthorized, error_response
-from peal.core.ratelimit import auth_rate_limit, client_ip
+from peal.core.ratelimit import auth_rate_limit, client_ip, login_throttle, reset_mail_quota
 from peal.core.schemas import ErrorBody, error_responses
 from peal.core.security import AccessTokens
 from peal.db import SessionDep
@@ -47,6 +48,10 @@ router = APIRouter(prefix="/api/auth", tags=["Auth"])
 
 REFRESH_COOKIE_PATH = "/api/auth"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+BUSY_RESPONSE: dict[str, Any] = {
+    "model": ErrorBody,
+    "description": "Too many sign-ins in flight (`busy`): retry after `Retry-After` seconds",
+}
 
 
 def _tools(request: Request) -> service.AuthTools:
@@ -145,7 +150,7 @@ async def _signed_in(
     summary="Create an account and sign in",
     description="Role `woman` (default) or `sponsor`. Sends a verification email (in the "
     "language of `Accept-Language`, English by default) and sets the session cookies.",
-    responses=error_responses(429, 409),
+    responses={**error_responses(429, 409), 503: BUSY_RESPONSE},
     dependencies=[Depends(auth_rate_limit("register"))],
 )
 async def register(
@@ -171,16 +176,30 @@ async def register(
     "/login",
     response_model=AuthResponse,
     summary="Sign in with email and password",
-    description="Unknown email and wrong password give the same 401 `invalid_credentials`.",
-    responses=error_responses(429, 401),
-    dependencies=[Depends(auth_rate_limit("login"))],
+    description="Unknown email and wrong password give the same 401 `invalid_credentials`. "
+    "Only failed attempts count towards the 429: per account and client IP (with a growing "
+    "wait), per account from every IP (looser) and per IP; a successful sign-in clears them.",
+    responses={**error_responses(429, 401), 503: BUSY_RESPONSE},
+    dependencies=[Depends(auth_rate_limit("login", per_account=False))],
 )
 async def login(
     body: LoginRequest, request: Request, response: Response, session: SessionDep
 ) -> AuthResponse:
-    sign_in = await service.login(
-        session, _tools(request), email=body.email, password=body.password, client=_client(request)
-    )
+    throttle = login_throttle(request, body.email)
+    await throttle.check()
+    try:
+        sign_in = await service.login(
+            session,
+            _tools(request),
+            email=body.email,
+            password=body.password,
+            client=_client(request),
+        )
+    except Unauthorized as exc:
+        if exc.code == "invalid_credentials":
+            await throttle.failed()
+        raise
+    await throttle.succeeded()
     return await _signed_in(session, request, response, sign_in)
 
 
@@ -312,15 +331,17 @@ async def me(user: CurrentUser, session: SessionDep) -> UserResponse:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=MessageResponse,
     summary="Email a password reset link",
-    description="Always the same answer, whether or not an account exists for the email. "
-    "The link is valid for one hour and works once.",
+    description="Always the same answer, in the same time, whether or not an account exists "
+    "for the email: the look-up and the email happen in a job. The link is valid for one hour "
+    "and works once. A few emails per address per hour; requests beyond that get the same "
+    "answer and send nothing.",
     responses=error_responses(429),
-    dependencies=[Depends(auth_rate_limit("forgot-password"))],
+    dependencies=[Depends(auth_rate_limit("forgot-password", per_account=False))],
 )
-async def forgot_password(
-    body: ForgotPasswordRequest, request: Request, session: SessionDep
-) -> MessageResponse:
-    await service.request_password_reset(session, _tools(request), str(body.email))
+async def forgot_password(body: ForgotPasswordRequest, request: Request) -> MessageResponse:
+    email = str(body.email)
+    if await reset_mail_quota(request, email):
+        await send_password_reset.kiq(email)
     return MessageResponse(message=RESET_REQUESTED_MESSAGE)
 
 

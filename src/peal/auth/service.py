@@ -5,22 +5,30 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import CursorResult, Result, delete, select, update
+from sqlalchemy import CursorResult, Result, delete, exists, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from peal.auth.models import OneTimeToken, RefreshToken
 from peal.config import Settings
 from peal.core.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
 from peal.core.export import row_dict
-from peal.core.security import AccessTokens, PasswordHashing, hash_token, new_opaque_token
-from peal.db import utcnow
+from peal.core.security import (
+    AccessClaims,
+    AccessTokens,
+    PasswordHashing,
+    hash_token,
+    new_opaque_token,
+)
+from peal.db import release_connection, utcnow
 from peal.email.service import queue_email
 from peal.settings.models import LANGUAGES, UserSettings
 from peal.settings.service import create_default_settings
@@ -64,6 +72,13 @@ class Client:
 
     user_agent: str | None = None
     ip_address: str | None = None
+
+
+class SessionEnded(Unauthorized):
+    """The token belongs to a sign-in that was ended (logout, reset, ban...): sign in again."""
+
+    code = "session_ended"
+    message = "This sign-in has ended; please sign in again"
 
 
 class RefreshReused(Unauthorized):
@@ -114,7 +129,7 @@ async def _start_sign_in(
 ) -> SignIn:
     """A new refresh-token family: one per sign-in, so logout ends just this one."""
     family_id = uuid.uuid4()
-    return await _issue(session, tools, user, family_id, client)
+    return await _issue(session, tools, user, family_id, client, user.session_epoch)
 
 
 async def _issue(
@@ -123,7 +138,13 @@ async def _issue(
     user: User,
     family_id: uuid.UUID,
     client: Client,
+    session_epoch: int,
 ) -> SignIn:
+    """A refresh token of the family and an access token, both under `session_epoch`.
+
+    The epoch is the one the caller checked (under the user's row lock for a rotation), never
+    re-read: an epoch bumped meanwhile makes these tokens dead on arrival, not alive.
+    """
     refresh_token = new_opaque_token()
     refresh_lifetime = tools.settings.refresh_token_expiry
     session.add(
@@ -134,10 +155,13 @@ async def _issue(
             expires_at=utcnow() + timedelta(seconds=refresh_lifetime),
             user_agent=(client.user_agent or None) and client.user_agent[:255],
             ip_address=(client.ip_address or None) and client.ip_address[:64],
+            session_epoch=session_epoch,
         )
     )
     await session.flush()
-    access_token = tools.tokens.issue(user.id, user.role, session_id=str(family_id))
+    access_token = tools.tokens.issue(
+        user.id, user.role, session_id=str(family_id), session_epoch=session_epoch
+    )
     return SignIn(
         user=user,
         access_token=access_token,
@@ -157,13 +181,59 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
     )
 
 
-async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Revoke every refresh token of a user (password reset, account deletion, ban)."""
+async def end_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """End every sign-in of a user at once, in the caller's transaction (password reset, Google
+    claim, logout everywhere, ban, deletion; the real-time layer disconnects on it too).
+
+    Bumps the user's session epoch (every access and refresh token carries the epoch it was
+    issued under, and is refused once it differs) and revokes every refresh token. The epoch
+    UPDATE takes the user's row lock that a refresh takes too (`refresh`), so a refresh racing
+    this either finishes first (and its new tokens carry the old epoch: dead on commit) or
+    waits and sees the new epoch: revocation wins every race.
+    """
+    new_epoch = await session.scalar(
+        update(User)
+        .where(User.id == user_id)
+        .values(session_epoch=User.session_epoch + 1)
+        .returning(User.session_epoch)
+        .execution_options(synchronize_session=False)
+    )
+    loaded = session.identity_map.get(identity_key(User, user_id))
+    if isinstance(loaded, User) and new_epoch is not None:
+        # Tokens issued later in this transaction (a Google claim's own sign-in) use the new one.
+        set_committed_value(loaded, "session_epoch", new_epoch)
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
+
+
+async def user_of_access_token(session: AsyncSession, claims: AccessClaims) -> User:
+    """The active user a decoded access token speaks for, in one query; 401 otherwise.
+
+    Refused once its sign-in (refresh family) is revoked (logout, reuse detection) or the
+    user's session epoch moved on (reset, claim, ban...), however long before `exp`.
+    """
+    family_live: Any = true()
+    if claims.session_id is not None:
+        try:
+            family_id = uuid.UUID(claims.session_id)
+        except ValueError as exc:
+            raise Unauthorized("Invalid access token", code="invalid_token") from exc
+        family_live = exists().where(
+            RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None)
+        )
+    row = (
+        await session.execute(select(User, family_live).where(User.id == claims.user_id))
+    ).one_or_none()
+    if row is None or not row[0].is_active:
+        raise Unauthorized("Account is not active", code="account_inactive")
+    user, live = row
+    if not live or claims.session_epoch != user.session_epoch:
+        raise SessionEnded()
+    return cast(User, user)
 
 
 # --- register, login, refresh, logout ------------------------------------------------------
@@ -188,9 +258,12 @@ async def register(
         raise ValidationFailed("role", "Role must be 'woman' or 'sponsor'")
     address = normalize_email(email)
     ensure_acceptable_password(password, email=address)
-    if await get_user_by_email(session, address) is not None:
-        raise _email_taken()
-    password_hash = await tools.passwords.hash(password)
+    with tools.passwords.admit():  # a burst is shed here, before any database work
+        if await get_user_by_email(session, address) is not None:
+            raise _email_taken()
+        # No pooled connection held while the hash waits for the limiter and runs.
+        await release_connection(session)
+        password_hash = await tools.passwords.hash(password)
     try:
         user = await create_user(
             session,
@@ -225,9 +298,13 @@ async def login(
     client: Client | None = None,
 ) -> SignIn:
     """Check the password; unknown emails and wrong passwords fail alike, at the same cost."""
-    user = await get_user_by_email(session, email)
-    # verify(None, ...) still runs a full argon2 verification against a dummy hash.
-    valid = await tools.passwords.verify(user.password_hash if user else None, password)
+    with tools.passwords.admit():  # a burst is shed here, before any database work
+        user = await get_user_by_email(session, email)
+        # No pooled connection held while the hash waits for the limiter and runs: a login
+        # burst would otherwise empty the pool for every other request.
+        await release_connection(session)
+        # verify(None, ...) still runs a full argon2 verification against a dummy hash.
+        valid = await tools.passwords.verify(user.password_hash if user else None, password)
     if user is None or not valid:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
     if not user.is_active:
@@ -243,22 +320,34 @@ async def refresh(
 ) -> SignIn:
     """Rotate a refresh token: the presented one dies, a new one joins its family.
 
-    A dead token presented again (or a race of two refreshes with one token) revokes the whole
-    family. The caller must commit even though this raises `RefreshReused`.
+    A dead token presented again revokes the whole family, except the token rotated in the
+    last `REFRESH_REUSE_GRACE_SECONDS`: two tabs or a retry presenting it at once get a valid
+    pair of the same family instead of being signed out. The caller must commit even though
+    this raises `RefreshReused`.
     """
-    if not token:
+    if not token or len(token) > 512:
         raise Unauthorized("Refresh token required", code="invalid_refresh_token")
     stored = await session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))
     )
     if stored is None:
         raise Unauthorized("Invalid refresh token", code="invalid_refresh_token")
-    if stored.replaced_at is not None or stored.revoked_at is not None:
+    if stored.revoked_at is not None:
         await revoke_family(session, stored.family_id)
         raise RefreshReused()
     now = utcnow()
     if stored.expires_at <= now:
         raise Unauthorized("Refresh token expired", code="refresh_expired")
+    # The user's row lock serializes this with `end_all_sessions` (and with a second refresh
+    # of the same user): whoever comes second sees the other's committed work.
+    user = await _lock_user(session, stored.user_id)
+    if user is None or not user.is_active:
+        await revoke_family(session, stored.family_id)
+        raise Unauthorized("This account is not active", code="account_inactive")
+    epoch = stored.session_epoch
+    if epoch != user.session_epoch:
+        await revoke_family(session, stored.family_id)
+        raise SessionEnded()
     # Atomic claim: of two requests presenting this token at once, exactly one updates it.
     claimed = await session.execute(
         update(RefreshToken)
@@ -266,18 +355,47 @@ async def refresh(
             RefreshToken.id == stored.id,
             RefreshToken.replaced_at.is_(None),
             RefreshToken.revoked_at.is_(None),
+            RefreshToken.session_epoch == epoch,
         )
         .values(replaced_at=now)
         .execution_options(synchronize_session=False)
     )
-    if _rowcount(claimed) != 1:
-        await revoke_family(session, stored.family_id)
-        raise RefreshReused()
-    user = await session.get(User, stored.user_id)
-    if user is None or not user.is_active:
-        await revoke_family(session, stored.family_id)
-        raise Unauthorized("This account is not active", code="account_inactive")
-    return await _issue(session, tools, user, stored.family_id, client or Client())
+    if _rowcount(claimed) == 1 or await _within_reuse_grace(session, tools, stored.id, now):
+        return await _issue(session, tools, user, stored.family_id, client or Client(), epoch)
+    await revoke_family(session, stored.family_id)
+    raise RefreshReused()
+
+
+async def _lock_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    # FOR NO KEY UPDATE: the lock an UPDATE of the row takes, which still lets other
+    # transactions insert rows that reference the user. SQLite ignores it (writes are serial).
+    return await session.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _within_reuse_grace(
+    session: AsyncSession, tools: AuthTools, token_id: uuid.UUID, now: datetime
+) -> bool:
+    """Was this token rotated (not revoked) just now? Read afresh: a concurrent rotation has
+    committed by the time our claim found nothing to update."""
+    grace = tools.settings.refresh_reuse_grace_seconds
+    if grace <= 0:
+        return False
+    row = (
+        await session.execute(
+            select(RefreshToken.replaced_at, RefreshToken.revoked_at).where(
+                RefreshToken.id == token_id
+            )
+        )
+    ).one_or_none()
+    if row is None or row.revoked_at is not None or row.replaced_at is None:
+        return False
+    replaced_at: datetime = row.replaced_at
+    return now - replaced_at <= timedelta(seconds=grace)
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -410,8 +528,9 @@ async def verify_email(session: AsyncSession, token: str) -> User:
     return user
 
 
-async def request_password_reset(session: AsyncSession, tools: AuthTools, email: str) -> None:
-    """Email a one-hour reset link when the account exists; the caller answers alike anyway."""
+async def request_password_reset(session: AsyncSession, settings: Settings, email: str) -> None:
+    """Email a one-hour reset link when the account exists. Runs in a job
+    (`auth.send_password_reset`), so the request answers alike, in the same time, either way."""
     user = await get_user_by_email(session, email)
     if user is None or not user.is_active:
         return
@@ -424,7 +543,7 @@ async def request_password_reset(session: AsyncSession, tools: AuthTools, email:
         language=await user_language(session, user.id),
         context={
             "name": user.name,
-            "link": frontend_link(tools.settings, "reset-password", token),
+            "link": frontend_link(settings, "reset-password", token),
             "expires_minutes": int(RESET_PASSWORD_LIFETIME.total_seconds() // 60),
         },
     )
@@ -435,18 +554,36 @@ async def reset_password(
 ) -> User:
     """Set a new password with a reset token (single use) and end every sign-in of the user."""
     ensure_acceptable_password(password)
-    user_id = await _consume_one_time_token(session, token, RESET_PASSWORD)
-    user = await session.get(User, user_id) if user_id is not None else None
+    user = await _user_of_one_time_token(session, token, RESET_PASSWORD)
     if user is None or not user.is_active:
         raise _invalid_token()
     ensure_acceptable_password(password, email=user.email)
-    user.password_hash = await tools.passwords.hash(password)
+    # Reads only so far: hand the connection back while the hash waits and runs.
+    await release_connection(session)
+    password_hash = await tools.passwords.hash(password)
+    # Consumed after the hash, atomically: of two uses of one link, only one gets here.
+    if await _consume_one_time_token(session, token, RESET_PASSWORD) != user.id:
+        raise _invalid_token()
+    user.password_hash = password_hash
     user.password_changed_at = utcnow()
     # Whoever reset the password proved they own the inbox.
     user.email_verified = True
-    await revoke_all_sessions(session, user.id)
+    await end_all_sessions(session, user.id)
     await session.flush()
     return user
+
+
+async def _user_of_one_time_token(session: AsyncSession, token: str, purpose: str) -> User | None:
+    """The user of a valid (unused, unexpired) token, without using it up."""
+    user_id = await session.scalar(
+        select(OneTimeToken.user_id).where(
+            OneTimeToken.token_hash == hash_token(token),
+            OneTimeToken.purpose == purpose,
+            OneTimeToken.used_at.is_(None),
+            OneTimeToken.expires_at > utcnow(),
+        )
+    )
+    return await session.get(User, user_id) if user_id is not None else None
 
 
 def _invalid_token() -> BadRequest:
@@ -458,7 +595,7 @@ def _invalid_token() -> BadRequest:
 
 async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Every session ends, then the tokens go with their IP addresses and user agents."""
-    await revoke_all_sessions(session, user_id)
+    await end_all_sessions(session, user_id)
     await session.execute(
         delete(OneTimeToken).where(OneTimeToken.user_id == user_id),
         execution_options={"synchronize_session": False},

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 from fastapi import Request
-from limits import RateLimitItem, RateLimitItemPerMinute
+from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
@@ -228,6 +228,7 @@ class RateLimiter:
         self.default = self.policy("default", settings.rate_limit_per_minute)
         self.auth_per_ip = settings.auth_rate_limit_per_minute
         self.auth_per_account = settings.auth_account_rate_limit_per_minute
+        self.settings = settings
         self._bypass_until = 0.0
 
     def policy(self, name: str, per_minute: int) -> Policy:
@@ -255,6 +256,42 @@ class RateLimiter:
         if not allowed:
             reset_after = max(1, reset_after)  # "retry now" would only be refused again
         return Decision(policy, allowed, max(0, int(stats.remaining)), reset_after)
+
+    async def peek(self, policy: Policy, *identifiers: str) -> Decision | None:
+        """Would one more be allowed? Counts nothing; None when the storage is unavailable."""
+        if time.monotonic() < self._bypass_until:
+            return None
+        try:
+            async with asyncio.timeout(STORAGE_TIMEOUT_SECONDS):
+                allowed = await self.strategy.test(policy.item, *identifiers)
+                stats = await self.strategy.get_window_stats(policy.item, *identifiers)
+        except (StorageError, RedisError, OSError, TimeoutError) as exc:
+            self._storage_failed(exc)
+            return None
+        reset_after = max(0, math.ceil(stats.reset_time - time.time()))
+        if not allowed:
+            reset_after = max(1, reset_after)
+        return Decision(policy, allowed, max(0, int(stats.remaining)), reset_after)
+
+    async def clear(self, policy: Policy, *identifiers: str) -> None:
+        """Forget what was counted (a successful login clears its failures)."""
+        if time.monotonic() < self._bypass_until:
+            return
+        try:
+            async with asyncio.timeout(STORAGE_TIMEOUT_SECONDS):
+                await self.strategy.clear(policy.item, *identifiers)
+        except (StorageError, RedisError, OSError, TimeoutError) as exc:
+            self._storage_failed(exc)
+
+    def _storage_failed(self, exc: Exception) -> None:
+        self._bypass_until = time.monotonic() + STORAGE_RETRY_AFTER_SECONDS
+        error = exc.storage_error if isinstance(exc, StorageError) else exc
+        log.warning(
+            "rate_limit_storage_unavailable",
+            error_type=type(error).__name__,
+            error=str(error),
+            retry_in_seconds=STORAGE_RETRY_AFTER_SECONDS,
+        )
 
     async def check_request(self, scope: Scope) -> Decision | None:
         ip = client_ip(scope, self.trusted_proxies)
@@ -326,11 +363,15 @@ def _account_key(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
-def auth_rate_limit(action: str) -> Callable[[Request], Awaitable[None]]:
+def auth_rate_limit(
+    action: str, *, per_account: bool = True
+) -> Callable[[Request], Awaitable[None]]:
     """A dependency for login, register, forgot-password...: a tighter limit per IP, and one
     per account (the body's `email`) that holds however many IPs an attacker uses.
 
-    Use as `dependencies=[Depends(auth_rate_limit("login"))]`.
+    `per_account=False` where counting every attempt on an account would let anyone keep its
+    owner out (login counts failures instead: `login_throttle`; forgot-password drops mails
+    beyond `reset_mail_quota`). Use as `dependencies=[Depends(auth_rate_limit("login"))]`.
     """
 
     async def dependency(request: Request) -> None:
@@ -342,11 +383,11 @@ def auth_rate_limit(action: str) -> Callable[[Request], Awaitable[None]]:
         decision = await limiter.hit(per_ip, ip_limit_key(ip))
         if decision is not None and not decision.allowed:
             raise RateLimited("Too many attempts, please wait", headers=decision.headers())
-        email = await _account_email(request)
+        email = await _account_email(request) if per_account else None
         if email is None:
             return
-        per_account = limiter.policy(f"{action}-account", limiter.auth_per_account)
-        decision = await limiter.hit(per_account, _account_key(email))
+        account_policy = limiter.policy(f"{action}-account", limiter.auth_per_account)
+        decision = await limiter.hit(account_policy, _account_key(email))
         if decision is not None and not decision.allowed:
             raise RateLimited(
                 "Too many attempts for this account, please wait", headers=decision.headers()
@@ -364,3 +405,93 @@ async def enforce_user_limit(request: Request, action: str, per_minute: int, use
     decision = await limiter.hit(limiter.policy(f"{action}-user", per_minute), f"user:{user_id}")
     if decision is not None and not decision.allowed:
         raise RateLimited("Too many attempts, please wait", headers=decision.headers())
+
+
+# --- failed logins and per-address quotas --------------------------------------------------
+
+
+def _normalized(email: str) -> str:
+    return email.strip().lower()
+
+
+class LoginThrottle:
+    """Failed logins only; a success clears the account's. Three counts:
+
+    - per account and client IP, in tiers (N a minute, 2N in 15 minutes, 4N a day): the wait
+      grows with the failures, and only that IP waits;
+    - per account from every IP, looser (per hour): holds an attacker with many IPs, while one
+      attacking IP hits its own tier long before and can't lock the owner out;
+    - per client IP over every account (per hour): credential stuffing from one address.
+    """
+
+    def __init__(self, limiter: RateLimiter, request: HTTPConnection, email: str) -> None:
+        settings = limiter.settings
+        self.limiter = limiter
+        per_pair = settings.login_failures_per_account_ip
+        account = _account_key(_normalized(email))
+        ip = ip_limit_key(client_ip(request, limiter.trusted_proxies))
+        pair = f"{account}:{ip}"
+        self._cleared_on_success = [
+            (Policy("login-failures", RateLimitItemPerMinute(per_pair)), pair),
+            (Policy("login-failures", RateLimitItemPerMinute(2 * per_pair, 15)), pair),
+            (Policy("login-failures", RateLimitItemPerDay(4 * per_pair)), pair),
+            (
+                Policy(
+                    "login-failures-account",
+                    RateLimitItemPerHour(settings.login_failures_per_account_per_hour),
+                ),
+                account,
+            ),
+        ]
+        self._per_ip = (
+            Policy(
+                "login-failures-ip", RateLimitItemPerHour(settings.login_failures_per_ip_per_hour)
+            ),
+            ip,
+        )
+
+    @property
+    def _counters(self) -> list[tuple[Policy, str]]:
+        return [*self._cleared_on_success, self._per_ip]
+
+    async def check(self) -> None:
+        """Refuse (429, Retry-After) while any count of failures is full; counts nothing."""
+        if not self.limiter.enabled:
+            return
+        refusals = []
+        for policy, key in self._counters:
+            decision = await self.limiter.peek(policy, key)
+            if decision is not None and not decision.allowed:
+                refusals.append(decision)
+        if refusals:
+            # The longest wait is the one that tells the truth about when to come back.
+            longest = max(refusals, key=lambda decision: decision.reset_after)
+            raise RateLimited("Too many failed sign-ins, please wait", headers=longest.headers())
+
+    async def failed(self) -> None:
+        if not self.limiter.enabled:
+            return
+        for policy, key in self._counters:
+            await self.limiter.hit(policy, key)
+
+    async def succeeded(self) -> None:
+        if not self.limiter.enabled:
+            return
+        for policy, key in self._cleared_on_success:
+            await self.limiter.clear(policy, key)
+
+
+def login_throttle(request: Request, email: str) -> LoginThrottle:
+    return LoginThrottle(request.app.state.rate_limiter, request, email)
+
+
+async def reset_mail_quota(request: Request, email: str) -> bool:
+    """Count one reset email to `email`; False beyond the hourly quota (send none, answer the
+    same). True when limits are off or the storage is down: a reset link beats a refusal."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.enabled:
+        return True
+    per_hour = limiter.settings.password_reset_emails_per_hour
+    policy = Policy("reset-mail", RateLimitItemPerHour(per_hour))
+    decision = await limiter.hit(policy, _account_key(_normalized(email)))
+    return decision is None or decision.allowed

@@ -9,9 +9,11 @@ import os
 import secrets
 import threading
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import jwt
@@ -19,9 +21,10 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from peal.config import Settings
-from peal.core.errors import Unauthorized
+from peal.core.errors import ServiceUnavailable, Unauthorized
 from peal.db import utcnow
 
+T = TypeVar("T")
 JWT_ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a token type name, not a secret
 
@@ -60,10 +63,32 @@ class PasswordHashing:
             type=Type.ID,
         )
         self._limiter = anyio.CapacityLimiter(settings.password_hash_concurrency)
+        self._queue_limit = settings.password_hash_concurrency + settings.password_hash_queue_limit
+        self._pending = 0
         self._dummy_hash: str | None = None
 
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Admission for one sign-in, from its database look-up to the end of its hash.
+
+        Refuses at once (503 `busy`) when too many are already in flight, before any database
+        work: a burst sheds load cheaply instead of queueing for a connection and a hash slot
+        for minutes (and timing out on the pool, as it did on a loaded machine).
+        """
+        if self._pending >= self._queue_limit:
+            raise ServiceUnavailable(
+                "Too many sign-ins at once, please retry shortly",
+                code="busy",
+                headers={"Retry-After": "2"},
+            )
+        self._pending += 1
+        try:
+            yield
+        finally:
+            self._pending -= 1
+
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hash, password, limiter=self._limiter)
+        return await self._run(self._hash, password)
 
     def _hash(self, password: str) -> str:
         _lower_this_threads_priority()
@@ -75,8 +100,11 @@ class PasswordHashing:
         if password_hash is None and self._dummy_hash is None:
             self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
         target = password_hash or self._dummy_hash or ""
-        ok = await anyio.to_thread.run_sync(self._verify, target, password, limiter=self._limiter)
+        ok = await self._run(self._verify, target, password)
         return ok and password_hash is not None
+
+    async def _run(self, function: Callable[..., T], *args: str) -> T:
+        return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
@@ -96,6 +124,8 @@ class AccessClaims:
     token_id: str
     session_id: str | None
     issued_at: datetime
+    # The user's session epoch at issue (0 for tokens older than epochs): see `issue`.
+    session_epoch: int = 0
 
 
 class AccessTokens:
@@ -107,7 +137,16 @@ class AccessTokens:
         self._audience = settings.jwt_audience
         self.lifetime = timedelta(seconds=settings.access_token_expiry)
 
-    def issue(self, user_id: uuid.UUID, role: str, session_id: str | None = None) -> str:
+    def issue(
+        self,
+        user_id: uuid.UUID,
+        role: str,
+        session_id: str | None = None,
+        session_epoch: int = 0,
+    ) -> str:
+        """A signed access token. `session_id` names the sign-in (refresh family) and
+        `session_epoch` the user's epoch it belongs to: the server refuses the token once
+        either is ended, whatever its `exp` (an exact integer, so no same-second window)."""
         now = utcnow()
         claims: dict[str, Any] = {
             "sub": str(user_id),
@@ -122,6 +161,7 @@ class AccessTokens:
         }
         if session_id:
             claims["sid"] = session_id
+        claims["sep"] = session_epoch
         return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
 
     def decode(self, token: str) -> AccessClaims:
@@ -142,11 +182,18 @@ class AccessTokens:
                 token_id=str(claims["jti"]),
                 session_id=claims.get("sid"),
                 issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
+                session_epoch=_epoch_claim(claims.get("sep", 0)),
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("Access token expired", code="token_expired") from exc
         except (jwt.InvalidTokenError, ValueError) as exc:
             raise Unauthorized("Invalid access token", code="invalid_token") from exc
+
+
+def _epoch_claim(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("the session epoch claim must be an integer")
+    return value
 
 
 def new_opaque_token() -> str:

@@ -21,7 +21,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.service import revoke_all_sessions
+from peal.auth.service import end_all_sessions
 from peal.config import Settings
 from peal.core.errors import Conflict
 from peal.funding.donations import cancel_requests_of_author
@@ -49,8 +49,7 @@ async def ban_account(
         user = await users.get_account(session, user_id, lock=True)
     if not await users.set_banned(session, user, True):
         return user
-    # MERGE(security): `peal.auth.service.end_all_sessions(session, user.id)` replaces this.
-    await revoke_all_sessions(session, user.id)
+    await end_all_sessions(session, user.id)
     await cancel_requests_of_author(session, settings, user.id)
     await mentors.close_for_user(session, user.id)
     await moderation.record(session, admin.id, "ban_user", "user", user.id, note)

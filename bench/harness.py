@@ -1,0 +1,122 @@
+"""Shared pieces of the bench scripts: a real uvicorn server on a free loopback port, demo
+accounts, a /health prober and latency summaries. Scripts print figures; nothing asserts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "Bench-Password-2026"  # noqa: S105 - a throwaway local account
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(name: str, values: list[float]) -> str:
+    if not values:
+        return f"{name:<28} n=0"
+    ms = [v * 1000 for v in values]
+    return (
+        f"{name:<28} n={len(ms):<5} p50={statistics.median(ms):7.2f} ms  "
+        f"p95={percentile(ms, 0.95):7.2f} ms  p99={percentile(ms, 0.99):7.2f} ms  "
+        f"max={max(ms):7.2f} ms"
+    )
+
+
+def peal_command() -> str:
+    return str(Path(sys.executable).with_name("peal"))
+
+
+async def migrate(env: dict[str, str]) -> None:
+    await asyncio.to_thread(
+        subprocess.run, [peal_command(), "migrate"], env=env, check=True, capture_output=True
+    )
+
+
+async def create_accounts(env: dict[str, str], emails: Sequence[str]) -> None:
+    """Accounts with `PASSWORD`, made straight in the database the server will use."""
+    os.environ.update(env)
+    from peal.config import Settings
+    from peal.core.security import PasswordHashing
+    from peal.db import Database
+    from peal.seed import ensure_user
+
+    settings = Settings()
+    db = Database(settings)
+    passwords = PasswordHashing(settings)
+    async with db.sessionmaker() as session:
+        for email in emails:
+            await ensure_user(
+                session, passwords, email=email, name="Bench", role="woman", password=PASSWORD
+            )
+        await session.commit()
+    await db.dispose()
+
+
+@asynccontextmanager
+async def running_server(
+    env: dict[str, str], command: list[str] | None = None
+) -> AsyncIterator[tuple[str, int]]:
+    """`peal serve` (or `command`, given the port as `{port}`) until healthy; yields (url, port)."""
+    port = free_port()
+    argv = [part.replace("{port}", str(port)) for part in command or []] or [
+        peal_command(),
+        "serve",
+        "--port",
+        str(port),
+    ]
+    server = await asyncio.to_thread(subprocess.Popen, argv, env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            for _ in range(1200):
+                try:
+                    if (await client.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise SystemExit(f"the server did not become healthy on {base}")
+        yield base, port
+    finally:
+        server.terminate()
+        await asyncio.to_thread(server.wait, 10)
+
+
+async def probe_health(
+    client: httpx.AsyncClient,
+    stop: asyncio.Event,
+    out: list[float],
+    statuses: list[int] | None = None,
+) -> None:
+    """GET /health every 10 ms until `stop`, recording latencies (and statuses if asked)."""
+    while not stop.is_set():
+        started = time.perf_counter()
+        response = await client.get("/health")
+        out.append(time.perf_counter() - started)
+        if statuses is None:
+            response.raise_for_status()
+        else:
+            statuses.append(response.status_code)
+        await asyncio.sleep(0.01)
