@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     # Key of the local backend's upload signatures; empty derives one from JWT_SECRET.
     storage_signing_secret: str = Field("", validation_alias=_env("STORAGE_SIGNING_SECRET"))
     upload_url_expiry: int = Field(900, ge=60, validation_alias=_env("UPLOAD_URL_EXPIRY"))
+    # A PUT of the local backend may wait this long for each part of the body, and take this
+    # long in all (408 past either): a stalled client cannot keep a request open for ever.
+    upload_idle_timeout: float = Field(30.0, gt=0, validation_alias=_env("UPLOAD_IDLE_TIMEOUT"))
+    upload_max_seconds: float = Field(3600.0, gt=0, validation_alias=_env("UPLOAD_MAX_SECONDS"))
     max_image_upload_bytes: int = Field(
         10 * 1024 * 1024, ge=1, validation_alias=_env("MAX_IMAGE_UPLOAD_BYTES")
     )

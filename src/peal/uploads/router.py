@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from peal.auth.dependencies import CurrentUser
 from peal.core.errors import Conflict, NotFound, PayloadTooLarge
 from peal.core.schemas import error_responses
-from peal.db import SessionDep
+from peal.db import SessionDep, release_connection
 from peal.storage.base import is_valid_key
 from peal.storage.local import MEDIA_ROUTE, LocalStorage
 from peal.storage.media import content_type_of_key
@@ -99,8 +99,9 @@ async def complete(
     summary="Receive the bytes of an upload (local storage)",
     description="The `uploadUrl` of the local storage backend. Needs no token: the signed "
     "query string is the permission. The body must have the declared `Content-Type` and at "
-    "most `maxSize` bytes.",
-    responses=error_responses(403, 404, 413, 415),
+    "most `maxSize` bytes. A body that stalls longer than `UPLOAD_IDLE_TIMEOUT` between two "
+    "reads (or takes longer than `UPLOAD_MAX_SECONDS` in all) is refused with 408.",
+    responses=error_responses(403, 404, 408, 409, 413, 415),
 )
 async def receive_local_upload(
     key: str,
@@ -130,7 +131,15 @@ async def receive_local_upload(
     if await service.find_pending_upload(session, key) is None:
         # Completed (or deleted) already: a published file is never overwritten.
         raise Conflict("This upload is already complete", code="upload_closed")
-    size = await storage.receive(key, request.stream(), max_size)
+    # The client sends at its own pace (or stalls): no pooled connection waits with it.
+    await release_connection(session)
+    settings = request.app.state.settings
+    chunks = service.within_deadlines(
+        request.stream(),
+        idle_seconds=settings.upload_idle_timeout,
+        total_seconds=settings.upload_max_seconds,
+    )
+    size = await storage.receive(key, chunks, max_size)
     return LocalUploadResponse(key=key, size=size)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.config import Settings
-from peal.core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from peal.core.errors import AppError, Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from peal.db import after_commit, utcnow
 from peal.storage.base import (
     KEY_PATTERN,
@@ -59,6 +59,35 @@ def _limiter() -> anyio.CapacityLimiter:
     if _image_limiter is None:
         _image_limiter = anyio.CapacityLimiter(2)
     return _image_limiter
+
+
+class UploadStalled(AppError):
+    status_code = 408
+    code = "upload_timeout"
+    message = "The upload stalled: send the file again"
+
+
+async def within_deadlines(
+    chunks: AsyncIterable[bytes], *, idle_seconds: float, total_seconds: float
+) -> AsyncIterator[bytes]:
+    """The chunks of a request body, or 408 when the client stalls.
+
+    uvicorn bounds neither the wait between two body reads nor a whole body's duration: a
+    client sending 12 bytes and then nothing would keep the request (and its file handle)
+    forever. Each read may wait `idle_seconds`, the whole body `total_seconds`.
+    """
+    deadline = anyio.current_time() + total_seconds
+    iterator = aiter(chunks)
+    while True:
+        wait = max(0.0, min(idle_seconds, deadline - anyio.current_time()))
+        try:
+            with anyio.fail_after(wait):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadStalled() from None
+        yield chunk
 
 
 def max_size_for(settings: Settings, kind: MediaKind) -> int:
