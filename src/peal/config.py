@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     max_video_upload_bytes: int = Field(
         500 * 1024 * 1024, ge=1, validation_alias=_env("MAX_VIDEO_UPLOAD_BYTES")
     )
+    # What one account may keep in completed uploads, and upload in any 24 hours (bytes).
+    storage_quota_bytes: int = Field(
+        5 * 1024**3, ge=1, validation_alias=_env("STORAGE_QUOTA_BYTES")
+    )
+    daily_upload_bytes: int = Field(2 * 1024**3, ge=1, validation_alias=_env("DAILY_UPLOAD_BYTES"))
+    # A completed video upload never attached to a video is deleted this long after completion.
+    unattached_upload_ttl: int = Field(
+        86400, ge=3600, validation_alias=_env("UNATTACHED_UPLOAD_TTL")
+    )
     # Salt of the anonymous viewer hash (IP + user agent); empty derives one from JWT_SECRET.
     view_hash_salt: str = Field("", validation_alias=_env("VIEW_HASH_SALT"))
     # A video still `processing` this long after its last attempt started is re-queued.
@@ -183,6 +192,7 @@ class Settings(BaseSettings):
         "access_token_expiry",
         "refresh_token_expiry",
         "upload_url_expiry",
+        "unattached_upload_ttl",
         "video_processing_timeout",
         "trending_window",
         "trending_half_life",

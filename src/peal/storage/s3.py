@@ -159,6 +159,8 @@ class S3Storage:
                 )
                 await client.delete_object(Bucket=self.bucket, Key=source)
             except ClientError as exc:
+                if _is_not_found(exc):  # moved already (a parallel complete), like a rename
+                    raise FileNotFoundError(source) from exc
                 raise StorageError(str(exc)) from exc
 
     async def delete(self, key: str) -> None:

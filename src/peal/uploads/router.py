@@ -38,8 +38,9 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
     description="Reserves a key in your namespace and answers a signed URL, valid for a "
     "short while, to `PUT` the bytes to (with the `Content-Type` declared here), then call "
     "`/api/uploads/complete`. Images (JPEG, PNG, GIF, WebP) up to 10 MB, videos (MP4, WebM, "
-    "QuickTime) up to 500 MB.",
-    responses=error_responses(401),
+    "QuickTime) up to 500 MB. Refused when your storage quota (413) or daily upload volume "
+    "(429) is used up.",
+    responses=error_responses(401, 413, 429),
 )
 async def presigned_url(
     body: PresignRequest,
@@ -71,9 +72,12 @@ async def presigned_url(
     response_model=CompleteResponse,
     summary="Check and publish an uploaded file",
     description="Checks the uploaded bytes: the real type (from the file itself) must match "
-    "the declared one and the size its limit; images lose their metadata (EXIF, GPS). A "
-    "refused file is deleted. Only a completed upload can be used in a video or a profile.",
-    responses=error_responses(401, 404, 409, 413),
+    "the declared one and the size its limit; images lose their metadata (EXIF, GPS) and a "
+    "video must decode. A refused file is deleted. Your completed files count against a "
+    "storage quota (413 `storage_quota_exceeded`) and a daily upload volume (429 "
+    "`daily_upload_limit`). Completing twice, even at once, answers the same file. Only a "
+    "completed upload can be used in a video or a profile.",
+    responses=error_responses(401, 404, 409, 413, 429),
 )
 async def complete(
     body: CompleteRequest,
