@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     unattached_upload_ttl: int = Field(
         86400, ge=3600, validation_alias=_env("UNATTACHED_UPLOAD_TTL")
     )
-    # Salt of the anonymous viewer hash (IP + user agent); empty derives one from JWT_SECRET.
+    # Salt of the anonymous viewer hash (of the IP); empty derives one from JWT_SECRET.
     view_hash_salt: str = Field("", validation_alias=_env("VIEW_HASH_SALT"))
     # A video still `processing` this long after its last attempt started is re-queued.
     video_processing_timeout: int = Field(

@@ -486,3 +486,46 @@ async def abandoned_uploads(
         .limit(limit)
     )
     return list(rows)
+
+
+async def unattached_videos(
+    session: AsyncSession, completed_before: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Completed video uploads never attached to a video, completed before the cutoff.
+
+    Images are left alone: profiles and events still take image URLs without marking the
+    upload in use, so an unattached image may be someone's avatar.
+    """
+    rows = await session.scalars(
+        select(Upload.id)
+        .where(
+            Upload.status == "completed",
+            Upload.kind == "video",
+            Upload.in_use.is_(False),
+            Upload.completed_at < completed_before,
+        )
+        .order_by(Upload.completed_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def forget_unattached(session: AsyncSession, upload_ids: Sequence[uuid.UUID]) -> list[str]:
+    """Delete those of `upload_ids` still unattached (one guarded DELETE: a video that took
+    one meanwhile keeps it) and remove their files after commit. Answers the keys removed."""
+    if not upload_ids:
+        return []
+    keys = list(
+        await session.scalars(
+            delete(Upload)
+            .where(
+                Upload.id.in_(upload_ids),
+                Upload.status == "completed",
+                Upload.in_use.is_(False),
+            )
+            .returning(Upload.key)
+        )
+    )
+    if keys:
+        delete_files_after_commit(session, keys)
+    return keys
