@@ -85,8 +85,11 @@ async def test_upload_create_process_ready(
         "tags", "status", "authorId", "author", "viewsCount", "likesCount", "commentsCount",
         "sharesCount", "isTrending", "likedByMe", "createdAt", "updatedAt",
     }  # fmt: skip
+    # What plays is a clean copy (remuxed without metadata); the original is gone.
+    assert ready["videoUrl"] != video_url
     played = await read_url(client, ready["videoUrl"])
-    assert played.content == demo_mp4()
+    assert played.status_code == 200 and played.content[4:8] == b"ftyp"
+    assert (await read_url(client, video_url)).status_code in (403, 404)
 
     assert [n.type for n in await _notifications(app, woman.id)] == ["video_ready"]
     fanned = await _notifications(app, follower.id)

@@ -49,7 +49,8 @@ async def test_a_thumbnail_in_use_cannot_be_deleted(client: httpx.AsyncClient, w
 async def test_completed_videos_never_attached_are_swept(
     client: httpx.AsyncClient, app: FastAPI, woman: Any
 ) -> None:
-    used = await publish(client, woman)
+    created = await publish(client, woman)
+    used = (await client.get(f"/api/videos/{created['id']}")).json()["video"]
     unused_old = await uploaded_url(client, woman, demo_mp4(), "video/mp4")
     unused_new = await uploaded_url(client, woman, demo_mp4(), "video/mp4")
     image = await uploaded_url(client, woman, jpeg_with_gps(), "image/jpeg")

@@ -88,6 +88,10 @@ class Storage(Protocol):
 
     async def write(self, key: str, data: bytes, content_type: str) -> None: ...
 
+    async def write_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store the file at `path` under `key` (streamed: videos reach 500 MB)."""
+        ...
+
     async def promote(self, source: str, target: str, content_type: str) -> None:
         """Move `source` to `target` (a rename locally, a server-side copy on S3)."""
         ...

@@ -12,6 +12,7 @@ from typing import Any
 
 import aioboto3  # type: ignore[import-untyped]
 import anyio
+from boto3.exceptions import S3UploadFailedError  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
@@ -143,6 +144,19 @@ class S3Storage:
                     CacheControl=_IMMUTABLE,
                 )
             except ClientError as exc:
+                raise StorageError(str(exc)) from exc
+
+    async def write_file(self, key: str, path: Path, content_type: str) -> None:
+        async with self._client() as client:
+            try:
+                # Multipart above 8 MB, read from disk in parts: never the whole file in memory.
+                await client.upload_file(
+                    str(path),
+                    self.bucket,
+                    key,
+                    ExtraArgs={"ContentType": content_type, "CacheControl": _IMMUTABLE},
+                )
+            except (ClientError, S3UploadFailedError) as exc:
                 raise StorageError(str(exc)) from exc
 
     async def promote(self, source: str, target: str, content_type: str) -> None:
