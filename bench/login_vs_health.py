@@ -15,39 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from serving import free_port, migrate, running_server, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Bench-Password-2026"  # noqa: S105 - a throwaway local account
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(name: str, values: list[float]) -> str:
-    ms = [v * 1000 for v in values]
-    return (
-        f"{name:<28} n={len(ms):<5} p50={statistics.median(ms):7.2f} ms  "
-        f"p95={percentile(ms, 0.95):7.2f} ms  p99={percentile(ms, 0.99):7.2f} ms  "
-        f"max={max(ms):7.2f} ms"
-    )
 
 
 async def create_accounts(env: dict[str, str], count: int) -> list[str]:
@@ -93,27 +70,13 @@ async def run(args: argparse.Namespace) -> None:
         "EMAIL_FILE_PATH": str(workdir / "mail"),
     }
     env.pop("REDIS_URL", None)
-    peal = str(Path(sys.executable).with_name("peal"))
-    await asyncio.to_thread(
-        subprocess.run, [peal, "migrate"], env=env, check=True, capture_output=True
-    )
+    await migrate(env)
     emails = await create_accounts(env, args.accounts)
-    command = [peal, "serve", "--port", str(port)]
+    command = None
     if args.inline_hashing:
         command = [sys.executable, str(ROOT / "bench" / "inline_hashing_server.py"), str(port)]
-    server = await asyncio.to_thread(subprocess.Popen, command, env=env, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    async with running_server(env, port, command) as base:  # noqa: SIM117 - keeps the diff small
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise SystemExit(f"the server did not become healthy on {base}")
             baseline: list[float] = []
             for _ in range(args.health_samples):
                 started = time.perf_counter()
@@ -143,9 +106,6 @@ async def run(args: argparse.Namespace) -> None:
             elapsed = time.perf_counter() - started
             stop.set()
             await prober
-    finally:
-        server.terminate()
-        await asyncio.to_thread(server.wait, 10)
 
     mode = "ON the event loop (control group)" if args.inline_hashing else "in worker threads"
     print(f"PEAL login storm vs /health ({os.cpu_count()} CPUs, SQLite, 1 uvicorn process)")
