@@ -197,3 +197,42 @@ async def test_daily_upload_volume(make_settings: Any, app: FastAPI, woman: Any)
             )
             await session.commit()
         assert (await upload(http, woman, demo_mp4(), "video/mp4")).status_code == 200
+
+
+async def test_a_client_that_disconnects_mid_body_leaves_nothing(
+    app: FastAPI, client: httpx.AsyncClient, woman: Any
+) -> None:
+    target = await presign(client, woman, "video/mp4")
+    parts = urlsplit(target["uploadUrl"])
+    messages = iter(
+        [
+            {"type": "http.request", "body": demo_mp4()[:12], "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": parts.path,
+        "raw_path": parts.path.encode(),
+        "query_string": parts.query.encode(),
+        "headers": [(b"host", b"testserver"), (b"content-type", b"video/mp4")],
+        "client": ("203.0.113.10", 50000),
+        "server": ("testserver", 80),
+        "root_path": "",
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert b"upload_interrupted" in sent[1]["body"]
+    assert await app.state.storage.size(staging_key(target["key"])) is None

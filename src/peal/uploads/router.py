@@ -7,9 +7,10 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
+from starlette.requests import ClientDisconnect
 
 from peal.auth.dependencies import CurrentUser
-from peal.core.errors import Conflict, NotFound, PayloadTooLarge
+from peal.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from peal.core.schemas import error_responses
 from peal.db import SessionDep, release_connection
 from peal.storage.base import is_valid_key
@@ -143,7 +144,10 @@ async def receive_local_upload(
         idle_seconds=settings.upload_idle_timeout,
         total_seconds=settings.upload_max_seconds,
     )
-    size = await storage.receive(key, chunks, max_size)
+    try:
+        size = await storage.receive(key, chunks, max_size)
+    except ClientDisconnect:  # the client went away mid-body: nobody reads this answer
+        raise BadRequest("The upload was interrupted", code="upload_interrupted") from None
     return LocalUploadResponse(key=key, size=size)
 
 
