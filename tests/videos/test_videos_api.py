@@ -14,6 +14,7 @@ from peal.users.models import User
 from peal.videos.models import Video, VideoShare
 from tests.uploads.helpers import (
     demo_mp4,
+    drain_jobs,
     insert_videos,
     jpeg_with_gps,
     presign,
@@ -99,8 +100,12 @@ async def test_one_upload_makes_one_video(client: httpx.AsyncClient, woman: Any)
         "/api/videos", json={"title": "B", "videoUrl": url}, headers=woman.headers
     )
     assert second.status_code == 409
-    # ... and the file of a video cannot be deleted on its own.
-    key = url.split("/media/")[1]
+    # ... and the file of a video cannot be deleted on its own (once processed, that file is
+    # the clean copy: the original upload is gone).
+    await drain_jobs()
+    video_id = first.json()["video"]["id"]
+    video = (await client.get(f"/api/videos/{video_id}", headers=woman.headers)).json()["video"]
+    key = video["videoUrl"].split("/media/")[1]
     assert (await client.delete(f"/api/uploads/{key}", headers=woman.headers)).status_code == 409
 
 
