@@ -142,13 +142,26 @@ class Settings(BaseSettings):
     # Key of the local backend's upload signatures; empty derives one from JWT_SECRET.
     storage_signing_secret: str = Field("", validation_alias=_env("STORAGE_SIGNING_SECRET"))
     upload_url_expiry: int = Field(900, ge=60, validation_alias=_env("UPLOAD_URL_EXPIRY"))
+    # A PUT of the local backend may wait this long for each part of the body, and take this
+    # long in all (408 past either): a stalled client cannot keep a request open for ever.
+    upload_idle_timeout: float = Field(30.0, gt=0, validation_alias=_env("UPLOAD_IDLE_TIMEOUT"))
+    upload_max_seconds: float = Field(3600.0, gt=0, validation_alias=_env("UPLOAD_MAX_SECONDS"))
     max_image_upload_bytes: int = Field(
         10 * 1024 * 1024, ge=1, validation_alias=_env("MAX_IMAGE_UPLOAD_BYTES")
     )
     max_video_upload_bytes: int = Field(
         500 * 1024 * 1024, ge=1, validation_alias=_env("MAX_VIDEO_UPLOAD_BYTES")
     )
-    # Salt of the anonymous viewer hash (IP + user agent); empty derives one from JWT_SECRET.
+    # What one account may keep in completed uploads, and upload in any 24 hours (bytes).
+    storage_quota_bytes: int = Field(
+        5 * 1024**3, ge=1, validation_alias=_env("STORAGE_QUOTA_BYTES")
+    )
+    daily_upload_bytes: int = Field(2 * 1024**3, ge=1, validation_alias=_env("DAILY_UPLOAD_BYTES"))
+    # A completed video upload never attached to a video is deleted this long after completion.
+    unattached_upload_ttl: int = Field(
+        86400, ge=3600, validation_alias=_env("UNATTACHED_UPLOAD_TTL")
+    )
+    # Salt of the anonymous viewer hash (of the IP); empty derives one from JWT_SECRET.
     view_hash_salt: str = Field("", validation_alias=_env("VIEW_HASH_SALT"))
     # A video still `processing` this long after its last attempt started is re-queued.
     video_processing_timeout: int = Field(
@@ -216,6 +229,7 @@ class Settings(BaseSettings):
         "access_token_expiry",
         "refresh_token_expiry",
         "upload_url_expiry",
+        "unattached_upload_ttl",
         "video_processing_timeout",
         "trending_window",
         "trending_half_life",

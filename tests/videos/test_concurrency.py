@@ -58,10 +58,20 @@ async def test_concurrent_views_count_once_per_viewer(
 ) -> None:
     [video_id] = await insert_videos(app, woman.id, 1)
     path = f"/api/videos/{video_id}/view"
+    # Anonymous viewers are their IP: 20 addresses (each with rotating User-Agents).
+    addresses = [
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=(f"198.51.100.{i}", 4000)),
+            base_url="http://testserver",
+        )
+        for i in range(20)
+    ]
     responses = await asyncio.gather(
         *(client.post(path, headers=sponsor.headers) for _ in range(25)),
-        *(client.post(path, headers={"User-Agent": f"agent {i % 20}"}) for i in range(60)),
+        *(addresses[i % 20].post(path, headers={"User-Agent": f"agent {i}"}) for i in range(60)),
     )
+    for address in addresses:
+        await address.aclose()
     assert {r.status_code for r in responses} == {200}
     assert sum(r.json()["counted"] for r in responses) == 21
     async with app.state.db.sessionmaker() as session:
@@ -70,6 +80,19 @@ async def test_concurrent_views_count_once_per_viewer(
         )
     assert rows == 21
     assert (await _video(app, video_id)).views_count == 21
+
+
+async def test_concurrent_shares_count_once_per_sharer(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, sponsor: Any
+) -> None:
+    [video_id] = await insert_videos(app, woman.id, 1)
+    path = f"/api/videos/{video_id}/share"
+    responses = await asyncio.gather(
+        *(client.post(path, headers=sponsor.headers) for _ in range(20)),
+        *(client.post(path, headers={"User-Agent": f"agent {i}"}) for i in range(30)),
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert (await _video(app, video_id)).shares_count == 2
 
 
 async def test_concurrent_comments_and_thread_deletions_keep_counts_exact(

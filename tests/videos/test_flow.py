@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from peal.config import Settings
 from peal.notifications.models import Notification
+from peal.storage.base import new_key, staging_key
 from peal.uploads.models import Upload
+from peal.uploads.service import register_stored_file
 from peal.users.models import UserFollow
 from tests.uploads.helpers import (
     MotoS3,
@@ -22,6 +24,7 @@ from tests.uploads.helpers import (
     publish,
     read_url,
     undecodable_mp4,
+    upload,
     uploaded_url,
 )
 
@@ -82,8 +85,11 @@ async def test_upload_create_process_ready(
         "tags", "status", "authorId", "author", "viewsCount", "likesCount", "commentsCount",
         "sharesCount", "isTrending", "likedByMe", "createdAt", "updatedAt",
     }  # fmt: skip
+    # What plays is a clean copy (remuxed without metadata); the original is gone.
+    assert ready["videoUrl"] != video_url
     played = await read_url(client, ready["videoUrl"])
-    assert played.content == demo_mp4()
+    assert played.status_code == 200 and played.content[4:8] == b"ftyp"
+    assert (await read_url(client, video_url)).status_code in (403, 404)
 
     assert [n.type for n in await _notifications(app, woman.id)] == ["video_ready"]
     fanned = await _notifications(app, follower.id)
@@ -108,10 +114,38 @@ async def test_webm_video_is_processed_too(client: httpx.AsyncClient, woman: Any
     assert ready["video"]["videoDuration"] == 1
 
 
+async def test_undecodable_file_is_refused_at_completion(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any
+) -> None:
+    response = await upload(client, woman, undecodable_mp4(), "video/mp4")
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "file"
+    async with app.state.db.sessionmaker() as session:
+        (key,) = (await session.scalars(select(Upload.key))).all()
+    assert await app.state.storage.size(staging_key(key)) is None
+    assert await app.state.storage.size(key) is None
+
+
 async def test_undecodable_file_fails_and_the_author_is_told(
     client: httpx.AsyncClient, app: FastAPI, woman: Any
 ) -> None:
-    url = await uploaded_url(client, woman, undecodable_mp4(), "video/mp4")
+    # A file the server stored itself (not checked on completion) that FFmpeg cannot read.
+    storage = app.state.storage
+    key = new_key(woman.id, "mp4")
+    await storage.write(key, undecodable_mp4(), "video/mp4")
+    async with app.state.db.sessionmaker() as session:
+        stored = await register_stored_file(
+            session,
+            owner_id=woman.id,
+            key=key,
+            kind="video",
+            content_type="video/mp4",
+            size=len(undecodable_mp4()),
+            url=storage.public_url(key),
+            in_use=False,
+        )
+        url = stored.url
+        await session.commit()
     video = await publish(client, woman, videoUrl=url)
     failed = (await client.get(f"/api/videos/{video['id']}", headers=woman.headers)).json()
     assert failed["video"]["status"] == "failed"

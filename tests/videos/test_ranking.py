@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from peal.users.models import UserFollow, UserInterest, UserSkill
-from peal.videos.models import Video, VideoLike, VideoView
-from peal.videos.ranking import Candidate, spread_creators
+from peal.videos.models import Video, VideoLike, VideoShare, VideoView
+from peal.videos.ranking import ANONYMOUS_WEIGHT_CAP, Candidate, spread_creators
 from peal.videos.tasks import recompute_trending_now
 from tests.uploads.helpers import insert_videos
 
@@ -71,6 +71,38 @@ async def test_trending_scores_recent_engagement_with_decay(
     body = (await client.get("/api/videos/trending")).json()
     assert body["data"][0]["id"] == str(viewed)
     assert [v["isTrending"] for v in body["data"]] == [True, False, False, False]
+
+
+async def test_anonymous_views_and_shares_weigh_at_most_the_cap(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, make_user: Any
+) -> None:
+    stuffed, liked, watched = await insert_videos(app, woman.id, 3)
+    fans = [await make_user() for _ in range(4)]
+    now = datetime.now(UTC)
+    await _add(
+        app,
+        # 60 anonymous views and 60 anonymous shares, as from 60 addresses: 360 points uncapped.
+        *(
+            VideoView(video_id=stuffed, viewer_key=f"a:{i}", hour=0, created_at=now)
+            for i in range(60)
+        ),
+        *(
+            VideoShare(video_id=stuffed, sharer_key=f"a:{i}", day=0, created_at=now)
+            for i in range(60)
+        ),
+        *(VideoLike(video_id=liked, user_id=fan.id, created_at=now) for fan in fans),
+        *(
+            VideoView(video_id=watched, viewer_key=f"u:{uuid.uuid4()}", hour=0, created_at=now)
+            for _ in range(11)
+        ),
+    )
+    await recompute_trending_now()
+    async with app.state.db.sessionmaker() as session:
+        scores = dict((await session.execute(select(Video.id, Video.trending_score))).all())
+    assert abs(scores[stuffed] - ANONYMOUS_WEIGHT_CAP) < 0.01
+    assert abs(scores[liked] - 12.0) < 0.01  # 4 likes x 3: signed-in engagement is not capped
+    assert abs(scores[watched] - 11.0) < 0.01  # signed-in views are not capped either
+    assert await _ids(client, "/api/videos/trending") == [str(liked), str(watched), str(stuffed)]
 
 
 async def test_only_visible_ready_videos_trend(

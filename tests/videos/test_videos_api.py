@@ -11,9 +11,10 @@ from sqlalchemy import select, update
 
 from peal.notifications.models import Notification
 from peal.users.models import User
-from peal.videos.models import Video
+from peal.videos.models import Video, VideoShare
 from tests.uploads.helpers import (
     demo_mp4,
+    drain_jobs,
     insert_videos,
     jpeg_with_gps,
     presign,
@@ -99,8 +100,12 @@ async def test_one_upload_makes_one_video(client: httpx.AsyncClient, woman: Any)
         "/api/videos", json={"title": "B", "videoUrl": url}, headers=woman.headers
     )
     assert second.status_code == 409
-    # ... and the file of a video cannot be deleted on its own.
-    key = url.split("/media/")[1]
+    # ... and the file of a video cannot be deleted on its own (once processed, that file is
+    # the clean copy: the original upload is gone).
+    await drain_jobs()
+    video_id = first.json()["video"]["id"]
+    video = (await client.get(f"/api/videos/{video_id}", headers=woman.headers)).json()["video"]
+    key = video["videoUrl"].split("/media/")[1]
     assert (await client.delete(f"/api/uploads/{key}", headers=woman.headers)).status_code == 409
 
 
@@ -348,12 +353,14 @@ async def test_views_count_once_per_viewer_per_hour(
     anon = {"User-Agent": "Browser A"}
     assert (await client.post(path, headers=anon)).json()["counted"] is True
     assert (await client.post(path, headers=anon)).json()["counted"] is False
-    other_browser = await client.post(path, headers={"User-Agent": "Browser B"})
-    assert other_browser.json() == {"counted": True, "viewsCount": 3}
+    # A new User-Agent is not a new viewer: anonymous views are keyed on the IP alone.
+    for agent in ("Browser B", "Browser C", ""):
+        rotated = await client.post(path, headers={"User-Agent": agent})
+        assert rotated.json() == {"counted": False, "viewsCount": 2}
     transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 4000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as elsewhere:
         other_ip = await elsewhere.post(path, headers=anon)
-    assert other_ip.json() == {"counted": True, "viewsCount": 4}
+    assert other_ip.json() == {"counted": True, "viewsCount": 3}
     # The anonymous viewer is stored as a salted hash, never as an address.
     async with app.state.db.sessionmaker() as session:
         from peal.videos.models import VideoView
@@ -368,13 +375,28 @@ async def test_views_count_once_per_viewer_per_hour(
     assert (await client.post(path, headers=sponsor.headers)).json()["counted"] is True
 
 
-async def test_shares_count(client: httpx.AsyncClient, app: FastAPI, woman: Any) -> None:
+async def test_shares_count_once_per_sharer_per_day(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, sponsor: Any
+) -> None:
     [video_id] = await insert_videos(app, woman.id, 1)
-    assert (await client.post(f"/api/videos/{video_id}/share")).json() == {"sharesCount": 1}
-    second = await client.post(f"/api/videos/{video_id}/share", headers=woman.headers)
-    assert second.json() == {"sharesCount": 2}
+    path = f"/api/videos/{video_id}/share"
+    assert (await client.post(path)).json() == {"sharesCount": 1}
+    for agent in ("Browser A", "Browser B", "curl/8"):  # same IP, rotating User-Agents
+        assert (await client.post(path, headers={"User-Agent": agent})).json() == {"sharesCount": 1}
+    assert (await client.post(path, headers=woman.headers)).json() == {"sharesCount": 2}
+    assert (await client.post(path, headers=woman.headers)).json() == {"sharesCount": 2}
+    assert (await client.post(path, headers=sponsor.headers)).json() == {"sharesCount": 3}
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as elsewhere:
+        assert (await elsewhere.post(path)).json() == {"sharesCount": 4}
     async with app.state.db.sessionmaker() as session:
-        assert await session.scalar(select(Video.shares_count).where(Video.id == video_id)) == 2
+        assert await session.scalar(select(Video.shares_count).where(Video.id == video_id)) == 4
+        keys = list(await session.scalars(select(VideoShare.sharer_key)))
+        assert all(key and "203.0.113" not in key for key in keys)
+        # The next day, the same sharer counts again.
+        await session.execute(update(VideoShare).values(day=VideoShare.day - 1))
+        await session.commit()
+    assert (await client.post(path, headers=woman.headers)).json() == {"sharesCount": 5}
 
 
 async def test_complete_then_create_over_s3_like_local(

@@ -108,6 +108,10 @@ class Storage(Protocol):
 
     async def write(self, key: str, data: bytes, content_type: str) -> None: ...
 
+    async def write_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store the file at `path` under `key` (streamed: videos reach 500 MB)."""
+        ...
+
     async def promote(self, source: str, target: str, content_type: str) -> None:
         """Move `source` to `target` (a rename locally, a server-side copy on S3)."""
         ...
@@ -118,10 +122,6 @@ class Storage(Protocol):
 
     async def delete_owner_files(self, owner_id: uuid.UUID) -> int:
         """Remove everything of this owner (`owner_prefixes`); answers how many objects went."""
-        ...
-
-    async def write_file(self, key: str, path: Path, content_type: str) -> None:
-        """Store the file at `path` under `key` (big files: no whole copy in memory)."""
         ...
 
     async def download_url(self, key: str, *, expires_in: int, file_name: str) -> str | None:

@@ -243,6 +243,17 @@ class LocalStorage:
 
         await anyio.to_thread.run_sync(write)
 
+    async def write_file(self, key: str, path: Path, content_type: str) -> None:
+        target = self.path_of(key)
+
+        def copy() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+
+        await anyio.to_thread.run_sync(copy)
+
     async def promote(self, source: str, target: str, content_type: str) -> None:
         source_path, target_path = self.path_of(source), self.path_of(target)
 
@@ -268,17 +279,6 @@ class LocalStorage:
             return removed
 
         return await anyio.to_thread.run_sync(remove)
-
-    async def write_file(self, key: str, path: Path, content_type: str) -> None:
-        target = self.path_of(key)
-
-        def copy() -> None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
-
-        await anyio.to_thread.run_sync(copy)
 
     async def download_url(self, key: str, *, expires_in: int, file_name: str) -> str | None:
         return None

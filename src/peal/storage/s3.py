@@ -146,6 +146,19 @@ class S3Storage:
             except ClientError as exc:
                 raise StorageError(str(exc)) from exc
 
+    async def write_file(self, key: str, path: Path, content_type: str) -> None:
+        async with self._client() as client:
+            try:
+                # Multipart above 8 MB, read from disk in parts: never the whole file in memory.
+                await client.upload_file(
+                    str(path),
+                    self.bucket,
+                    key,
+                    ExtraArgs={"ContentType": content_type, "CacheControl": _IMMUTABLE},
+                )
+            except (ClientError, S3UploadFailedError) as exc:
+                raise StorageError(str(exc)) from exc
+
     async def promote(self, source: str, target: str, content_type: str) -> None:
         async with self._client() as client:
             try:
@@ -160,6 +173,8 @@ class S3Storage:
                 )
                 await client.delete_object(Bucket=self.bucket, Key=source)
             except ClientError as exc:
+                if _is_not_found(exc):  # moved already (a parallel complete), like a rename
+                    raise FileNotFoundError(source) from exc
                 raise StorageError(str(exc)) from exc
 
     async def delete(self, key: str) -> None:
@@ -186,16 +201,6 @@ class S3Storage:
             except ClientError as exc:
                 raise StorageError(str(exc)) from exc
         return removed
-
-    async def write_file(self, key: str, path: Path, content_type: str) -> None:
-        async with self._client() as client:
-            try:
-                # upload_file goes multipart for big files.
-                await client.upload_file(
-                    str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}
-                )
-            except (ClientError, S3UploadFailedError) as exc:
-                raise StorageError(str(exc)) from exc
 
     async def download_url(self, key: str, *, expires_in: int, file_name: str) -> str | None:
         async with self._client() as client:

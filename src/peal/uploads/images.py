@@ -93,6 +93,7 @@ def sanitize_image(data: bytes, content_type: str) -> bytes:
     except ImageRejected:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageRejected(str(exc)) from exc
+        # Pillow's messages name internals (`<_io.BytesIO object at 0x...>`): say it plainly.
+        raise ImageRejected("the file is damaged or not an image") from exc
     except Image.DecompressionBombError as exc:
         raise ImageRejected("the image has too many pixels") from exc

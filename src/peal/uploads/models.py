@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, false
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from peal.db import Base, CreatedAt, UUIDPrimaryKey
@@ -20,6 +20,7 @@ class UploadStatus(StrEnum):
 
 
 UPLOAD_STATUSES = tuple(UploadStatus)
+UNATTACHED_VIDEOS = text("status = 'completed' AND kind = 'video' AND NOT in_use")
 
 
 class Upload(UUIDPrimaryKey, CreatedAt, Base):
@@ -33,6 +34,13 @@ class Upload(UUIDPrimaryKey, CreatedAt, Base):
         Index("ix_uploads_owner_created", "owner_id", "created_at"),
         # The sweeper of abandoned uploads walks pending rows by age.
         Index("ix_uploads_status_created", "status", "created_at"),
+        # The sweeper of completed videos never attached to one: only those rows, by age.
+        Index(
+            "ix_uploads_unattached_videos",
+            "completed_at",
+            postgresql_where=UNATTACHED_VIDEOS,
+            sqlite_where=UNATTACHED_VIDEOS,
+        ),
     )
 
     key: Mapped[str] = mapped_column(String(255), unique=True)

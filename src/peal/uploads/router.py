@@ -7,11 +7,12 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
+from starlette.requests import ClientDisconnect
 
 from peal.auth.dependencies import CurrentUser
-from peal.core.errors import Conflict, NotFound, PayloadTooLarge
+from peal.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from peal.core.schemas import error_responses
-from peal.db import SessionDep
+from peal.db import SessionDep, release_connection
 from peal.storage.base import is_valid_key
 from peal.storage.local import MEDIA_ROUTE, LocalStorage
 from peal.storage.media import content_type_of_key
@@ -38,8 +39,9 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
     description="Reserves a key in your namespace and answers a signed URL, valid for a "
     "short while, to `PUT` the bytes to (with the `Content-Type` declared here), then call "
     "`/api/uploads/complete`. Images (JPEG, PNG, GIF, WebP) up to 10 MB, videos (MP4, WebM, "
-    "QuickTime) up to 500 MB.",
-    responses=error_responses(401),
+    "QuickTime) up to 500 MB. Refused when your storage quota (413) or daily upload volume "
+    "(429) is used up.",
+    responses=error_responses(401, 413, 429),
 )
 async def presigned_url(
     body: PresignRequest,
@@ -71,9 +73,12 @@ async def presigned_url(
     response_model=CompleteResponse,
     summary="Check and publish an uploaded file",
     description="Checks the uploaded bytes: the real type (from the file itself) must match "
-    "the declared one and the size its limit; images lose their metadata (EXIF, GPS). A "
-    "refused file is deleted. Only a completed upload can be used in a video or a profile.",
-    responses=error_responses(401, 404, 409, 413),
+    "the declared one and the size its limit; images lose their metadata (EXIF, GPS) and a "
+    "video must decode. A refused file is deleted. Your completed files count against a "
+    "storage quota (413 `storage_quota_exceeded`) and a daily upload volume (429 "
+    "`daily_upload_limit`). Completing twice, even at once, answers the same file. Only a "
+    "completed upload can be used in a video or a profile.",
+    responses=error_responses(401, 404, 409, 413, 429),
 )
 async def complete(
     body: CompleteRequest,
@@ -99,8 +104,9 @@ async def complete(
     summary="Receive the bytes of an upload (local storage)",
     description="The `uploadUrl` of the local storage backend. Needs no token: the signed "
     "query string is the permission. The body must have the declared `Content-Type` and at "
-    "most `maxSize` bytes.",
-    responses=error_responses(403, 404, 413, 415),
+    "most `maxSize` bytes. A body that stalls longer than `UPLOAD_IDLE_TIMEOUT` between two "
+    "reads (or takes longer than `UPLOAD_MAX_SECONDS` in all) is refused with 408.",
+    responses=error_responses(403, 404, 408, 409, 413, 415),
 )
 async def receive_local_upload(
     key: str,
@@ -130,7 +136,18 @@ async def receive_local_upload(
     if await service.find_pending_upload(session, key) is None:
         # Completed (or deleted) already: a published file is never overwritten.
         raise Conflict("This upload is already complete", code="upload_closed")
-    size = await storage.receive(key, request.stream(), max_size)
+    # The client sends at its own pace (or stalls): no pooled connection waits with it.
+    await release_connection(session)
+    settings = request.app.state.settings
+    chunks = service.within_deadlines(
+        request.stream(),
+        idle_seconds=settings.upload_idle_timeout,
+        total_seconds=settings.upload_max_seconds,
+    )
+    try:
+        size = await storage.receive(key, chunks, max_size)
+    except ClientDisconnect:  # the client went away mid-body: nobody reads this answer
+        raise BadRequest("The upload was interrupted", code="upload_interrupted") from None
     return LocalUploadResponse(key=key, size=size)
 
 

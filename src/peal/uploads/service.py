@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,13 +12,13 @@ from urllib.parse import urlsplit
 
 import anyio
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.config import Settings
-from peal.core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from peal.core.errors import AppError, Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from peal.core.export import row_dict
-from peal.db import utcnow
+from peal.db import release_connection, utcnow
 from peal.outbox import enqueue_job
 from peal.storage.base import (
     KEY_PATTERN,
@@ -38,11 +38,14 @@ from peal.storage.media import (
 )
 from peal.uploads.images import ImageRejected, sanitize_image
 from peal.uploads.models import Upload, UploadStatus
+from peal.uploads.videos import VideoRejected, check_video_decodes
 
 log = structlog.get_logger("peal.uploads")
 
 # Pillow re-encodes at most this many images at once per process (each may take ~200 MB).
 _image_limiter: anyio.CapacityLimiter | None = None
+# FFmpeg checks of uploaded videos at once per process (VIDEO_PROCESSING_CONCURRENCY).
+_ffmpeg_limiter: anyio.CapacityLimiter | None = None
 
 _KEY_AT_END = re.compile(rf"(?:^|/)({KEY_PATTERN.pattern})$")
 
@@ -62,6 +65,42 @@ def _limiter() -> anyio.CapacityLimiter:
     if _image_limiter is None:
         _image_limiter = anyio.CapacityLimiter(2)
     return _image_limiter
+
+
+class UploadStalled(AppError):
+    status_code = 408
+    code = "upload_timeout"
+    message = "The upload stalled: send the file again"
+
+
+async def within_deadlines(
+    chunks: AsyncIterable[bytes], *, idle_seconds: float, total_seconds: float
+) -> AsyncIterator[bytes]:
+    """The chunks of a request body, or 408 when the client stalls.
+
+    uvicorn bounds neither the wait between two body reads nor a whole body's duration: a
+    client sending 12 bytes and then nothing would keep the request (and its file handle)
+    forever. Each read may wait `idle_seconds`, the whole body `total_seconds`.
+    """
+    deadline = anyio.current_time() + total_seconds
+    iterator = aiter(chunks)
+    while True:
+        wait = max(0.0, min(idle_seconds, deadline - anyio.current_time()))
+        try:
+            with anyio.fail_after(wait):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadStalled() from None
+        yield chunk
+
+
+def _video_limiter(settings: Settings) -> anyio.CapacityLimiter:
+    global _ffmpeg_limiter
+    if _ffmpeg_limiter is None:
+        _ffmpeg_limiter = anyio.CapacityLimiter(settings.video_processing_concurrency)
+    return _ffmpeg_limiter
 
 
 def max_size_for(settings: Settings, kind: MediaKind) -> int:
@@ -89,6 +128,7 @@ async def start_upload(
     kind = kind_of(content_type)
     if kind is None:
         raise ValidationFailed("contentType", "This file type is not accepted")
+    check_quota(settings, await storage_usage(session, owner_id))
     key = new_key(owner_id, extension_of(content_type))
     max_size = max_size_for(settings, kind)
     expires_at = utcnow() + timedelta(seconds=settings.upload_url_expiry)
@@ -140,23 +180,146 @@ async def _reject(storage: Storage, stored_key: str, error: Exception) -> Except
     return error
 
 
+@dataclass(frozen=True)
+class StorageUsage:
+    """What an owner's completed uploads take: in all, and completed in the last day."""
+
+    total_bytes: int
+    last_day_bytes: int
+
+
+async def storage_usage(session: AsyncSession, owner_id: uuid.UUID) -> StorageUsage:
+    """One query over the owner's uploads (the `owner_id, created_at` index)."""
+    since = utcnow() - timedelta(days=1)
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(Upload.size), 0),
+                func.coalesce(
+                    func.sum(case((Upload.completed_at >= since, Upload.size), else_=0)), 0
+                ),
+            ).where(Upload.owner_id == owner_id, Upload.status == "completed")
+        )
+    ).one()
+    return StorageUsage(int(row[0]), int(row[1]))
+
+
+class StorageQuotaExceeded(AppError):
+    status_code = 413
+    code = "storage_quota_exceeded"
+    message = "Your storage is full: delete some files first"
+
+
+class DailyUploadLimit(AppError):
+    status_code = 429
+    code = "daily_upload_limit"
+    message = "You have uploaded as much as a day allows: try again tomorrow"
+
+
+def check_quota(settings: Settings, usage: StorageUsage, adding: int = 0) -> None:
+    """Refuse what would take the owner past STORAGE_QUOTA_BYTES or DAILY_UPLOAD_BYTES.
+
+    `adding=0` (a new upload URL) refuses only an owner already at a limit.
+    """
+    if usage.total_bytes + adding > settings.storage_quota_bytes or (
+        adding == 0 and usage.total_bytes >= settings.storage_quota_bytes
+    ):
+        raise StorageQuotaExceeded()
+    if usage.last_day_bytes + adding > settings.daily_upload_bytes or (
+        adding == 0 and usage.last_day_bytes >= settings.daily_upload_bytes
+    ):
+        raise DailyUploadLimit(headers={"Retry-After": "3600"})
+
+
+@dataclass(frozen=True)
+class _Published:
+    content_type: str
+    size: int
+
+
 async def complete_upload(
     session: AsyncSession, storage: Storage, settings: Settings, owner_id: uuid.UUID, key: str
 ) -> Upload:
     """Check what was PUT for `key` and publish it, or delete it and say why.
 
     The real type comes from the bytes; it must be of the family declared when the URL was
-    made, and within that family's size limit. An image is decoded and re-encoded without
-    its metadata before it is published. Completing twice answers the same upload.
+    made, within that family's size limit and the owner's quotas. An image is decoded and
+    re-encoded without its metadata before it is published; a video must decode.
+
+    No database connection is held while the store, Pillow or FFmpeg work: the reads come
+    first, the connection goes back to the pool, and one guarded UPDATE (`WHERE status =
+    'pending'`) records the result. Completing twice, even at the same moment and on SQLite
+    (no row locks), answers the same upload: every step is safe to repeat, and of parallel
+    runs only one UPDATE finds the row pending, the others read what it wrote.
     """
-    upload = await _owned_upload(session, key, owner_id, lock=True)
+    upload = await _owned_upload(session, key, owner_id)
     if upload.status == "completed":
         return upload
+    usage = await storage_usage(session, owner_id)
+    await release_connection(session)
+    kind: MediaKind = "image" if upload.kind == "image" else "video"
+    try:
+        published = await _check_and_publish(storage, settings, upload, kind, usage)
+    except FileNotFoundError:
+        # The staged copy went away under us: a parallel complete of this upload moved it.
+        found = await _published_copy(storage, key)
+        if found is None:
+            raise Conflict("Nothing was uploaded for this key yet", code="upload_missing") from None
+        published = found
+    done: Upload | None = await session.scalar(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.status == "pending")
+        .values(
+            status="completed",
+            content_type=published.content_type,
+            size=published.size,
+            url=storage.public_url(key),
+            completed_at=utcnow(),
+        )
+        .returning(Upload),
+        execution_options={"populate_existing": True},
+    )
+    if done is None:  # completed by a parallel request, or deleted meanwhile
+        done = await session.scalar(
+            select(Upload).where(Upload.id == upload.id).execution_options(populate_existing=True)
+        )
+        if done is None:
+            await storage.delete(key)
+            raise NotFound("Upload not found")
+        return done
+    log.info(
+        "upload_completed",
+        key=key,
+        kind=kind,
+        size=published.size,
+        content_type=published.content_type,
+    )
+    return done
+
+
+async def _published_copy(storage: Storage, key: str) -> _Published | None:
+    """The file a parallel complete published for `key`, if there is one."""
+    size = await storage.size(key)
+    if size is None:
+        return None
+    detected = detect_content_type(await storage.read_head(key, SNIFF_BYTES))
+    return _Published(detected or "application/octet-stream", size)
+
+
+async def _check_and_publish(
+    storage: Storage,
+    settings: Settings,
+    upload: Upload,
+    kind: MediaKind,
+    usage: StorageUsage,
+) -> _Published:
+    """The checks and the move to the public key. FileNotFoundError if the staged copy is
+    missing (or vanishes midway): the caller tells "never uploaded" from "done in parallel"."""
+    key = upload.key
     staged = staging_key(key)
     size = await storage.size(staged)
     if size is None:
-        raise Conflict("Nothing was uploaded for this key yet", code="upload_missing")
-    kind: MediaKind = "image" if upload.kind == "image" else "video"
+        raise FileNotFoundError(staged)
     limit = max_size_for(settings, kind)
     if size > limit:
         raise await _reject(
@@ -167,6 +330,10 @@ async def complete_upload(
                 code="file_too_large",
             ),
         )
+    try:
+        check_quota(settings, usage, size)
+    except AppError as exc:
+        raise await _reject(storage, staged, exc) from None
     declared = upload.declared_content_type
     detected = detect_content_type(await storage.read_head(staged, SNIFF_BYTES))
     if detected is None or not same_format(declared, detected):
@@ -190,17 +357,20 @@ async def complete_upload(
             ) from exc
         await storage.write(key, clean, declared)
         await storage.delete(staged)
-        size = len(clean)
-    else:
-        await storage.promote(staged, key, declared)
-    upload.status = "completed"
-    upload.content_type = detected
-    upload.size = size
-    upload.url = storage.public_url(key)
-    upload.completed_at = utcnow()
-    await session.flush()
-    log.info("upload_completed", key=key, kind=kind, size=size, content_type=detected)
-    return upload
+        return _Published(detected, len(clean))
+    try:
+        async with storage.local_copy(staged) as path:
+            await anyio.to_thread.run_sync(
+                check_video_decodes, path, limiter=_video_limiter(settings)
+            )
+    except VideoRejected as exc:
+        if await storage.size(staged) is None:  # moved by a parallel complete as we opened it
+            raise FileNotFoundError(staged) from exc
+        raise await _reject(
+            storage, staged, ValidationFailed("file", f"The video cannot be decoded: {exc}")
+        ) from exc
+    await storage.promote(staged, key, declared)
+    return _Published(detected, size)
 
 
 async def delete_upload(session: AsyncSession, owner_id: uuid.UUID, key: str) -> None:
@@ -314,6 +484,49 @@ async def abandoned_uploads(
         .limit(limit)
     )
     return list(rows)
+
+
+async def unattached_videos(
+    session: AsyncSession, completed_before: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Completed video uploads never attached to a video, completed before the cutoff.
+
+    Images are left alone: profiles and events still take image URLs without marking the
+    upload in use, so an unattached image may be someone's avatar.
+    """
+    rows = await session.scalars(
+        select(Upload.id)
+        .where(
+            Upload.status == "completed",
+            Upload.kind == "video",
+            Upload.in_use.is_(False),
+            Upload.completed_at < completed_before,
+        )
+        .order_by(Upload.completed_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def forget_unattached(session: AsyncSession, upload_ids: Sequence[uuid.UUID]) -> list[str]:
+    """Delete those of `upload_ids` still unattached (one guarded DELETE: a video that took
+    one meanwhile keeps it) and remove their files after commit. Answers the keys removed."""
+    if not upload_ids:
+        return []
+    keys = list(
+        await session.scalars(
+            delete(Upload)
+            .where(
+                Upload.id.in_(upload_ids),
+                Upload.status == "completed",
+                Upload.in_use.is_(False),
+            )
+            .returning(Upload.key)
+        )
+    )
+    if keys:
+        delete_files_after_commit(session, keys)
+    return keys
 
 
 # --- account deletion and export -----------------------------------------------------------

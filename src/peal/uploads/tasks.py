@@ -1,4 +1,5 @@
-"""Upload jobs: removing stored files, and sweeping uploads that were never completed."""
+"""Upload jobs: removing stored files, and sweeping uploads that were never completed or
+never used."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import delete
 
-from peal.db import utcnow
+from peal.db import commit, utcnow
 from peal.jobs import broker, runtime
 from peal.storage.base import staging_key
 from peal.storage.local import LocalStorage
 from peal.storage.service import storage_for
 from peal.uploads.models import Upload
-from peal.uploads.service import abandoned_uploads
+from peal.uploads.service import abandoned_uploads, forget_unattached, unattached_videos
 
 log = structlog.get_logger("peal.uploads")
 
@@ -75,3 +76,29 @@ async def sweep_abandoned_uploads() -> int:
 @broker.task(task_name="uploads.sweep_abandoned", schedule=[{"cron": "17 * * * *"}])
 async def sweep_abandoned_uploads_task() -> int:
     return await sweep_abandoned_uploads()
+
+
+async def sweep_unattached_uploads() -> int:
+    """Delete completed video uploads no video took within UNATTACHED_UPLOAD_TTL.
+
+    Without it, completing uploads and never using them fills the disk (each up to 500 MB).
+    Callable directly (tests, CLI); the scheduler runs it through the task below.
+    """
+    rt = runtime()
+    cutoff = utcnow() - timedelta(seconds=rt.settings.unattached_upload_ttl)
+    removed = 0
+    while True:
+        async with rt.db.sessionmaker() as session:
+            ids = await unattached_videos(session, cutoff, SWEEP_BATCH)
+            removed += len(await forget_unattached(session, ids))
+            await commit(session)  # the files go in a job after the rows
+        if len(ids) < SWEEP_BATCH:
+            break
+    if removed:
+        log.info("unattached_uploads_removed", count=removed)
+    return removed
+
+
+@broker.task(task_name="uploads.sweep_unattached", schedule=[{"cron": "47 * * * *"}])
+async def sweep_unattached_uploads_task() -> int:
+    return await sweep_unattached_uploads()

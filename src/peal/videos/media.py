@@ -102,6 +102,47 @@ def probe_video(path: Path, *, with_thumbnail: bool) -> VideoProbe:
         raise UndecodableVideo(str(exc)) from exc
 
 
+# The muxer for each stored video extension (the key's extension is the checked type's).
+_MUXERS = {"mp4": "mp4", "mov": "mov", "webm": "webm"}
+
+
+def remux_without_metadata(source: Path, target: Path, extension: str) -> None:
+    """Copy the video and audio streams of `source` into `target`, without re-encoding and
+    without any metadata: container tags (an ISO 6709 `location`, the camera, titles), per
+    stream tags, and data or subtitle tracks (timed GPS) are all left behind.
+
+    Blocking (FFmpeg): call it in a worker thread.
+    """
+    muxer = _MUXERS.get(extension)
+    if muxer is None:
+        raise UndecodableVideo(f"no muxer for .{extension}")
+    options = {"movflags": "+faststart"} if muxer in ("mp4", "mov") else {}
+    try:
+        with (
+            av.open(str(source), mode="r") as original,
+            av.open(str(target), mode="w", format=muxer, options=options) as clean,
+        ):
+            outputs = {
+                stream.index: clean.add_stream_from_template(stream)
+                for stream in original.streams
+                if stream.type in ("video", "audio")
+            }
+            if not outputs:
+                raise UndecodableVideo("the file has no video stream")
+            for output in outputs.values():
+                output.metadata.clear()
+            kept = [original.streams[index] for index in outputs]
+            for packet in original.demux(*kept):
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                packet.stream = outputs[packet.stream.index]
+                clean.mux(packet)
+    except UndecodableVideo:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
+        raise UndecodableVideo(str(exc)) from exc
+
+
 def make_demo_clip(
     *,
     seconds: float = 2.0,

@@ -171,13 +171,19 @@ class VideoView(UUIDPrimaryKey, CreatedAt, Base):
 
 
 class VideoShare(UUIDPrimaryKey, CreatedAt, Base):
-    """One share (the counter is `videos.shares_count`); kept for the trending window."""
+    """One counted share (the counter is `videos.shares_count`); kept for the trending window."""
 
     __tablename__ = "video_shares"
     __table_args__ = (
         Index("ix_video_shares_video", "video_id"),
         Index("ix_video_shares_created", "created_at"),
+        # One counted share per sharer, video and UTC day, under any concurrency.
+        Index("ux_video_shares_video_sharer_day", "video_id", "sharer_key", "day", unique=True),
     )
 
     video_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # `u:<user id>` or `a:<salted hash of the IP>`, like `VideoView.viewer_key`; NULL on rows
+    # older than the rule.
+    sharer_key: Mapped[str | None] = mapped_column(String(80))
+    day: Mapped[int | None]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -44,6 +45,9 @@ LIKE_WEIGHT = 3.0
 COMMENT_WEIGHT = 4.0
 SHARE_WEIGHT = 5.0
 VIEW_WEIGHT = 1.0
+# Most that anonymous views and shares together add to one video's score: anyone can make
+# them from many addresses, so they can lift a video a little but never carry it to the top.
+ANONYMOUS_WEIGHT_CAP = 10.0
 # Videos that keep a score between runs: the trending list and the feed's trending source
 # read the best few hundred at most.
 TRENDING_POOL = 1000
@@ -70,8 +74,17 @@ async def recompute_trending(
         w(like) = 3, w(comment) = 4, w(share) = 5, w(view) = 1
         H = TRENDING_HALF_LIFE (24 h by default): an event counts half as much a day later
 
-    Views are the counted ones (one per viewer per hour), so a replay loop cannot inflate a
-    score; comments and shares weigh more than likes because they cost the viewer more.
+    Views are the counted ones (one per viewer per hour), shares too (one per sharer per day),
+    so a replay loop cannot inflate a score; comments and shares weigh more than likes because
+    they cost the viewer more.
+
+    Anonymous events (views and shares without a signed-in user, keyed on the IP) are summed
+    apart and capped::
+
+        score = signed_in + min(anonymous, ANONYMOUS_WEIGHT_CAP)      (cap = 10)
+
+    so sixty anonymous views and shares from rotating addresses weigh at most as much as ten
+    fresh views: they cannot outrank real engagement (likes and comments need an account).
 
     One SQL aggregation over the window (every event table has an index on `created_at`)
     keeps the best TRENDING_POOL ready, publicly visible videos; only they carry a score (the
@@ -85,34 +98,42 @@ async def recompute_trending(
     since = now - timedelta(seconds=settings.trending_window)
     ln2_over_half_life = math.log(2) / settings.trending_half_life
 
-    def events(model: Any, weight: float) -> Select[Any]:
+    def events(model: Any, weight: float, anonymous: ColumnElement[bool] | None) -> Select[Any]:
         return select(
             model.video_id.label("video_id"),
             model.created_at.label("created_at"),
             literal(weight, Float).label("weight"),
+            (literal(0) if anonymous is None else case((anonymous, 1), else_=0)).label("anon"),
         ).where(model.created_at >= since)
 
     recent = union_all(
-        events(VideoLike, LIKE_WEIGHT),
-        events(VideoComment, COMMENT_WEIGHT),
-        events(VideoShare, SHARE_WEIGHT),
-        events(VideoView, VIEW_WEIGHT),
+        events(VideoLike, LIKE_WEIGHT, None),
+        events(VideoComment, COMMENT_WEIGHT, None),
+        events(VideoShare, SHARE_WEIGHT, VideoShare.user_id.is_(None)),
+        events(VideoView, VIEW_WEIGHT, VideoView.viewer_key.like("a:%")),
     ).subquery("recent")
     age = now.timestamp() - _epoch_seconds(recent.c.created_at, dialect)
+    decayed = recent.c.weight * func.exp(-ln2_over_half_life * age)
     scores = (
         select(
             recent.c.video_id.label("video_id"),
-            func.sum(recent.c.weight * func.exp(-ln2_over_half_life * age)).label("score"),
+            func.sum(case((recent.c.anon == 0, decayed), else_=0.0)).label("signed_in"),
+            func.sum(case((recent.c.anon == 1, decayed), else_=0.0)).label("anonymous"),
         )
         .group_by(recent.c.video_id)
         .subquery("scores")
     )
+    capped = case(
+        (scores.c.anonymous > ANONYMOUS_WEIGHT_CAP, ANONYMOUS_WEIGHT_CAP),
+        else_=scores.c.anonymous,
+    )
+    score = (scores.c.signed_in + capped).label("score")
     best = (
-        select(scores.c.video_id, scores.c.score)
+        select(scores.c.video_id, score)
         .join(Video, Video.id == scores.c.video_id)
         .join(User, User.id == Video.author_id)
         .where(Video.status == "ready", profile_visible(None), listable(None))
-        .order_by(scores.c.score.desc(), Video.created_at.desc(), Video.id.desc())
+        .order_by(score.desc(), Video.created_at.desc(), Video.id.desc())
         .limit(TRENDING_POOL)
     )
     ranked = [(row.video_id, float(row.score)) for row in await session.execute(best)]

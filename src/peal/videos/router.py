@@ -14,6 +14,7 @@ from peal.core.ratelimit import client_ip
 from peal.core.schemas import CursorParams, Page, PageParams, Pagination, error_responses
 from peal.db import SessionDep
 from peal.users import service as users_service
+from peal.users.models import User
 from peal.videos import comments, ranking, service
 from peal.videos.schemas import (
     CommentCreate,
@@ -258,25 +259,26 @@ def _view_salt(settings: Settings) -> str:
     return hmac.new(settings.jwt_secret.encode(), b"peal:view-salt:v1", "sha256").hexdigest()
 
 
+def _viewer_key(request: Request, viewer: User | None) -> str:
+    settings: Settings = request.app.state.settings
+    ip = client_ip(request, settings.trusted_proxies)
+    return service.viewer_key(viewer, ip, _view_salt(settings))
+
+
 @router.post(
     "/{video_id}/view",
     response_model=ViewOut,
     summary="Count a view",
     description="At most one view per viewer per video per hour: the signed-in user, or "
-    "(anonymous) a salted hash of the IP address and user agent.",
+    "(anonymous) a salted hash of the IP address.",
     responses=error_responses(404, 409),
 )
 async def view(
     video_id: uuid.UUID, request: Request, session: SessionDep, viewer: OptionalUser
 ) -> ViewOut:
-    settings: Settings = request.app.state.settings
-    key = service.viewer_key(
-        viewer,
-        client_ip(request, settings.trusted_proxies),
-        request.headers.get("user-agent", ""),
-        _view_salt(settings),
+    counted, count = await service.record_view(
+        session, video_id, viewer, _viewer_key(request, viewer)
     )
-    counted, count = await service.record_view(session, video_id, viewer, key)
     return ViewOut(counted=counted, views_count=count)
 
 
@@ -284,10 +286,15 @@ async def view(
     "/{video_id}/share",
     response_model=ShareOut,
     summary="Count a share",
+    description="At most one share per sharer per video per day (UTC): the signed-in user, "
+    "or (anonymous) a salted hash of the IP address. Answers the count either way.",
     responses=error_responses(404, 409),
 )
-async def share(video_id: uuid.UUID, session: SessionDep, viewer: OptionalUser) -> ShareOut:
-    return ShareOut(shares_count=await service.record_share(session, video_id, viewer))
+async def share(
+    video_id: uuid.UUID, request: Request, session: SessionDep, viewer: OptionalUser
+) -> ShareOut:
+    key = _viewer_key(request, viewer)
+    return ShareOut(shares_count=await service.record_share(session, video_id, viewer, key))
 
 
 @users_router.get(

@@ -362,11 +362,13 @@ async def create_video(session: AsyncSession, author: User, body: VideoCreate) -
     if upload.in_use:
         raise Conflict("This upload already belongs to a video", code="upload_in_use")
     thumbnail_url = None
+    used = [upload.id]
     if body.thumbnail_url is not None:
         thumbnail = await resolve_owned_upload(
             session, body.thumbnail_url, author.id, "image", field="thumbnailUrl"
         )
         thumbnail_url = thumbnail.url
+        used.append(thumbnail.id)  # like the video file: not deletable while the video uses it
     video = Video(
         id=uuid.uuid4(),
         search_text=search_text_of(body.title, body.description, body.tags),
@@ -386,7 +388,7 @@ async def create_video(session: AsyncSession, author: User, body: VideoCreate) -
     except IntegrityError as exc:  # the same upload used twice at the same moment
         raise Conflict("This upload already belongs to a video", code="upload_in_use") from exc
     await _replace_tags(session, video, body.tags)
-    await mark_in_use(session, [upload.id])
+    await mark_in_use(session, used)
     _enqueue_processing(session, video.id)
     return video
 
@@ -414,6 +416,7 @@ async def update_video(
                 session, new_url, user.id, "image", field="thumbnailUrl"
             )
             new_url = thumbnail.url
+            await mark_in_use(session, [thumbnail.id])
         if new_url != video.thumbnail_url:
             if video.thumbnail_key:  # the frame we made is no longer used
                 stale_keys.append(video.thumbnail_key)
@@ -503,11 +506,14 @@ async def unlike_video(session: AsyncSession, video_id: uuid.UUID, user: User) -
     return False, await _bump(session, video.id, Video.likes_count, -1)
 
 
-def viewer_key(user: User | None, ip: str, user_agent: str, salt: str) -> str:
-    """Who is viewing: the user id, or a salted hash of IP and user agent (never stored raw)."""
+def viewer_key(user: User | None, ip: str, salt: str) -> str:
+    """Who is viewing or sharing: the user id, or a salted hash of the IP (never stored raw).
+
+    Not the User-Agent: a client picks its own, so rotating it would count each request anew.
+    """
     if user is not None:
         return f"u:{user.id}"
-    digest = hashlib.sha256(f"{salt}\n{ip}\n{user_agent}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{salt}\n{ip}".encode()).hexdigest()
     return f"a:{digest}"
 
 
@@ -538,10 +544,30 @@ async def record_view(
     return True, await _bump(session, video.id, Video.views_count, 1)
 
 
-async def record_share(session: AsyncSession, video_id: uuid.UUID, viewer: User | None) -> int:
+async def record_share(
+    session: AsyncSession, video_id: uuid.UUID, viewer: User | None, key: str
+) -> int:
+    """Count a share unless this sharer (`viewer_key`) shared this video this UTC day.
+
+    The unique key (video, sharer, day) decides under any concurrency, as for views.
+    """
     video, _author = await get_ready_video(session, video_id, viewer)
-    session.add(VideoShare(video_id=video.id, user_id=viewer.id if viewer else None))
-    await session.flush()
+    inserted = await session.execute(
+        _insert_ignoring_conflicts(
+            session,
+            VideoShare,
+            {
+                "id": uuid.uuid4(),
+                "video_id": video.id,
+                "user_id": viewer.id if viewer else None,
+                "sharer_key": key,
+                "day": int(time.time() // 86400),
+                "created_at": utcnow(),
+            },
+        )
+    )
+    if inserted.rowcount != 1:  # type: ignore[attr-defined]
+        return await _current(session, video.id, Video.shares_count)
     return await _bump(session, video.id, Video.shares_count, 1)
 
 

@@ -4,10 +4,12 @@ the trending recompute. Each periodic job is also a plain function tests and the
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
@@ -20,11 +22,12 @@ from peal.db import after_commit, commit, utcnow
 from peal.jobs import broker, runtime
 from peal.notifications.service import notify, notify_many
 from peal.storage.base import Storage, new_key
+from peal.storage.media import EXTENSION_TYPES
 from peal.storage.service import storage_for
-from peal.uploads.service import register_stored_file
+from peal.uploads.service import forget_files, register_stored_file
 from peal.users.models import User, UserFollow
 from peal.users.policy import profile_visible
-from peal.videos.media import UndecodableVideo, probe_video
+from peal.videos.media import UndecodableVideo, VideoProbe, probe_video, remux_without_metadata
 from peal.videos.models import Video
 from peal.videos.ranking import recompute_trending
 
@@ -101,15 +104,19 @@ async def _publish(
     session: AsyncSession,
     video_id: uuid.UUID,
     duration: int,
+    clean_key: str,
     thumbnail_key: str | None,
     storage: Storage,
 ) -> tuple[str, str | None] | None:
     """`processing` → `ready` in one conditional UPDATE (atomic on both databases): of two
-    runs, only one gets a row back. Our thumbnail is used only if the video has none; the
-    SET expressions read the row as it was. Answers (title, thumbnail key kept) or None."""
+    runs, only one gets a row back. The video now points at its clean copy. Our thumbnail is
+    used only if the video has none; the SET expressions read the row as it was. Answers
+    (title, thumbnail key kept) or None."""
     values: dict[str, Any] = {
         "status": "ready",
         "video_duration": duration,
+        "video_key": clean_key,
+        "video_url": storage.public_url(clean_key),
         "processed_at": utcnow(),
         "updated_at": utcnow(),
     }
@@ -130,8 +137,20 @@ async def _publish(
     return None if row is None else (row.title, row.thumbnail_key)
 
 
+def _probe_and_clean(
+    source: Path, clean: Path, extension: str, *, with_thumbnail: bool
+) -> VideoProbe:
+    probe = probe_video(source, with_thumbnail=with_thumbnail)
+    remux_without_metadata(source, clean, extension)
+    return probe
+
+
 async def process_video_now(video_id: uuid.UUID) -> Outcome:
     """Read the video's duration, make a thumbnail if it has none, and publish it.
+
+    What is published is a clean copy under a new key (the streams remuxed without any
+    metadata, so no phone's GPS position in the container reaches viewers); the uploaded
+    original is deleted once the video points at the copy.
 
     Idempotent: a video that is no longer `processing` (done, failed, deleted) is left alone,
     and of two runs at once only the first to finish publishes. An undecodable file fails
@@ -149,12 +168,25 @@ async def process_video_now(video_id: uuid.UUID) -> Outcome:
             await _mark_failed(session, video_id, "no stored file")
             await commit(session)
         return "failed"
+    extension = claim.video_key.rsplit(".", 1)[-1]
+    content_type = EXTENSION_TYPES.get(extension, "video/mp4")
+    clean_key = new_key(claim.author_id, extension)
     try:
         async with storage.local_copy(claim.video_key) as path:
-            probe = await anyio.to_thread.run_sync(
-                partial(probe_video, path, with_thumbnail=claim.wants_thumbnail),
-                limiter=_limiter(rt.settings.video_processing_concurrency),
-            )
+            with tempfile.TemporaryDirectory(prefix="peal-clean-") as directory:
+                clean_path = Path(directory) / f"clean.{extension}"
+                probe = await anyio.to_thread.run_sync(
+                    partial(
+                        _probe_and_clean,
+                        path,
+                        clean_path,
+                        extension,
+                        with_thumbnail=claim.wants_thumbnail,
+                    ),
+                    limiter=_limiter(rt.settings.video_processing_concurrency),
+                )
+                clean_size = clean_path.stat().st_size
+                await storage.write_file(clean_key, clean_path, content_type)
     except (UndecodableVideo, FileNotFoundError) as exc:
         async with rt.db.sessionmaker() as session:
             await _mark_failed(session, video_id, str(exc))
@@ -171,14 +203,25 @@ async def process_video_now(video_id: uuid.UUID) -> Outcome:
 
     async with rt.db.sessionmaker() as session:
         published = await _publish(
-            session, video_id, probe.duration_seconds, thumbnail_key, storage
+            session, video_id, probe.duration_seconds, clean_key, thumbnail_key, storage
         )
         if published is None:  # another run finished first, or the video was deleted
             await session.rollback()
-            if thumbnail_key:
-                await storage.delete(thumbnail_key)
+            for key in (clean_key, thumbnail_key):
+                if key:
+                    await storage.delete(key)
             return "skipped"
         title, kept_thumbnail = published
+        await register_stored_file(
+            session,
+            owner_id=claim.author_id,
+            key=clean_key,
+            kind="video",
+            content_type=content_type,
+            size=clean_size,
+            url=storage.public_url(clean_key),
+        )
+        await forget_files(session, [claim.video_key])  # the original, metadata and all
         if thumbnail_key and probe.thumbnail_jpeg is not None:
             if kept_thumbnail == thumbnail_key:
                 await register_stored_file(
