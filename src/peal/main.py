@@ -21,6 +21,7 @@ from peal.core.middleware import (
     SecurityHeadersMiddleware,
 )
 from peal.core.ratelimit import RateLimiter, RateLimitMiddleware
+from peal.core.realtime import set_sink
 from peal.core.redis_client import create_redis
 from peal.core.security import AccessTokens, PasswordHashing
 from peal.db import Database
@@ -28,9 +29,13 @@ from peal.events.router import router as events_router
 from peal.funding.router import router as funding_router
 from peal.goals.router import router as goals_router
 from peal.jobs import close_runtime, set_runtime, start_client, stop_client
+from peal.messaging.router import aliases as messages_alias_router
+from peal.messaging.router import router as conversations_router
 from peal.notifications.router import router as notifications_router
 from peal.ops.router import router as ops_router
 from peal.payments.router import router as payments_router
+from peal.realtime.hub import RealtimeHub
+from peal.realtime.router import router as notification_stream_router
 from peal.scheduling import InProcessScheduler
 from peal.search.router import router as search_router
 from peal.settings.router import router as settings_router
@@ -48,6 +53,8 @@ ROUTERS = (
     auth_router,
     users_router,
     settings_router,
+    # Before the notifications router: `/api/notifications/stream` is not a notification id.
+    notification_stream_router,
     notifications_router,
     goals_router,
     events_router,
@@ -59,6 +66,8 @@ ROUTERS = (
     payments_router,
     stories_router,
     search_router,
+    conversations_router,
+    messages_alias_router,
 )
 
 DESCRIPTION = """
@@ -95,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         set_runtime(settings, app.state.db)
         await start_client()
+        await app.state.realtime.start()
+        set_sink(app.state.realtime)
         scheduler = InProcessScheduler()
         if settings.runs_in_process_scheduler:
             scheduler.start()
@@ -102,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await scheduler.stop()
+            set_sink(None)
+            await app.state.realtime.stop()
             await stop_client()
             await close_runtime()
             await app.state.db.dispose()
@@ -126,6 +139,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = storage_for(settings)
     # /health asks the configured backend: the upload directory is writable, or S3 HeadBucket.
     app.state.storage_check = app.state.storage.check
+
+    # Socket.IO on the same process and port as the REST API (API.md "Real-time").
+    app.state.realtime = RealtimeHub(settings, app.state.db, app.state.tokens)
+    app.mount("/socket.io", app.state.realtime.asgi)
 
     install_error_handlers(app)
     for router in ROUTERS:

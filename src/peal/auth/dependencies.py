@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import Forbidden, Unauthorized
-from peal.core.security import AccessTokens, constant_time_equals, sign
+from peal.core.security import AccessClaims, AccessTokens, constant_time_equals, sign
 from peal.db import SessionDep
 from peal.users.models import User
 
@@ -38,6 +39,25 @@ def _check_csrf(request: Request, session_id: str | None) -> None:
         raise Forbidden("Invalid CSRF token", code="csrf_failed")
 
 
+async def user_for_access_token(
+    session: AsyncSession, tokens: AccessTokens, token: str
+) -> tuple[User, AccessClaims]:
+    """The one token → user check, shared by HTTP (`optional_user`) and the socket handshake.
+
+    Unauthorized for a bad, expired or non-access token, a banned or deleted user, or a token
+    issued before the password changed.
+    """
+    claims = tokens.decode(token)
+    user = await session.get(User, claims.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("Account is not active", code="account_inactive")
+    changed = user.password_changed_at
+    if changed is not None and claims.issued_at < changed.replace(microsecond=0):
+        # Issued before the password changed (e.g. a reset after a theft): dead at once.
+        raise Unauthorized("Access token expired", code="token_expired")
+    return user, claims
+
+
 async def optional_user(
     request: Request,
     session: SessionDep,
@@ -53,14 +73,7 @@ async def optional_user(
     if not token:
         return None
     tokens: AccessTokens = request.app.state.tokens
-    claims = tokens.decode(token)
-    user = await session.get(User, claims.user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("Account is not active", code="account_inactive")
-    changed = user.password_changed_at
-    if changed is not None and claims.issued_at < changed.replace(microsecond=0):
-        # Issued before the password changed (e.g. a reset after a theft): dead at once.
-        raise Unauthorized("Access token expired", code="token_expired")
+    user, claims = await user_for_access_token(session, tokens, token)
     if by_cookie:
         _check_csrf(request, claims.session_id)
     request.state.user_id = user.id

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.auth.models import OneTimeToken, RefreshToken
 from peal.config import Settings
 from peal.core.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
+from peal.core.realtime import disconnect_after_commit
 from peal.core.security import AccessTokens, PasswordHashing, hash_token, new_opaque_token
 from peal.db import utcnow
 from peal.email.service import queue_email
@@ -445,6 +446,7 @@ async def reset_password(
     user.email_verified = True
     await revoke_all_sessions(session, user.id)
     await session.flush()
+    disconnect_after_commit(session, user.id)
     return user
 
 

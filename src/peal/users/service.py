@@ -28,10 +28,10 @@ from sqlalchemy.orm import aliased
 
 from peal.auth.models import OneTimeToken, RefreshToken
 from peal.core.errors import BadRequest, Forbidden, NotFound
+from peal.core.realtime import disconnect_after_commit
 from peal.db import utcnow
 from peal.funding.models import FundingDonation, FundingRequest
 from peal.mentors.models import MentorConnection, MentorProfile
-from peal.messaging.models import Conversation, ConversationParticipant, Message
 from peal.notifications.service import notify, purge_user_notifications
 from peal.settings.service import delete_settings
 from peal.stories.models import SuccessStory, SuccessStoryCelebration
@@ -608,65 +608,6 @@ async def _purge_mentoring(session: AsyncSession, user_id: uuid.UUID) -> None:
     )
 
 
-async def _purge_messages(session: AsyncSession, user_id: uuid.UUID) -> None:
-    # The others' unread counters drop by the unread messages this user sent them.
-    unread_from_user = (
-        select(func.count())
-        .select_from(Message)
-        .where(
-            Message.conversation_id == ConversationParticipant.conversation_id,
-            Message.sender_id == user_id,
-            Message.is_read == false(),
-        )
-        .scalar_subquery()
-    )
-    with_unread = select(Message.conversation_id).where(
-        Message.sender_id == user_id, Message.is_read == false()
-    )
-    await session.execute(
-        update(ConversationParticipant)
-        .where(
-            ConversationParticipant.user_id != user_id,
-            ConversationParticipant.conversation_id.in_(with_unread.scalar_subquery()),
-        )
-        .values(
-            unread_count=case(
-                (
-                    ConversationParticipant.unread_count > unread_from_user,
-                    ConversationParticipant.unread_count - unread_from_user,
-                ),
-                else_=0,
-            )
-        ),
-        execution_options=_NO_SYNC,
-    )
-    await session.execute(
-        delete(Message).where(Message.sender_id == user_id), execution_options=_NO_SYNC
-    )
-    conversation_ids = list(
-        (
-            await session.scalars(
-                select(ConversationParticipant.conversation_id).where(
-                    ConversationParticipant.user_id == user_id
-                )
-            )
-        ).all()
-    )
-    await session.execute(
-        delete(ConversationParticipant).where(ConversationParticipant.user_id == user_id),
-        execution_options=_NO_SYNC,
-    )
-    # A conversation nobody is left in is gone with its remaining messages (CASCADE).
-    for chunk in _chunks(conversation_ids):
-        await session.execute(
-            delete(Conversation).where(
-                Conversation.id.in_(chunk),
-                ~exists().where(ConversationParticipant.conversation_id == Conversation.id),
-            ),
-            execution_options=_NO_SYNC,
-        )
-
-
 async def _purge_funding(session: AsyncSession, user_id: uuid.UUID) -> None:
     # Money records stay (donations, and the requests they went to), attributed to the
     # anonymised tombstone; a request nobody gave to is only the user's own content.
@@ -693,7 +634,10 @@ async def purge_user_content(session: AsyncSession, user_id: uuid.UUID) -> None:
     await _purge_videos(session, user_id)
     await _purge_stories(session, user_id)
     await _purge_mentoring(session, user_id)
-    await _purge_messages(session, user_id)
+    # Imported here: messaging's service presents people through this layer.
+    from peal.messaging.service import purge_user as purge_messages
+
+    await purge_messages(session, user_id)
     await _purge_funding(session, user_id)
     # One-time tokens: owned by the auth domain, which exposes no purge yet. Refresh tokens
     # are revoked by auth, then dropped for their IP addresses and user agents.
@@ -745,3 +689,4 @@ async def delete_account(session: AsyncSession, user_id: uuid.UUID, viewer: User
     await purge_user_content(session, user.id)
     _anonymise(user)
     await session.flush()
+    disconnect_after_commit(session, user.id)
