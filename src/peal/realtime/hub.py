@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from peal.auth.dependencies import user_for_access_token
 from peal.config import Settings
 from peal.core.errors import AppError, NotFound
+from peal.core.realtime import get_sink
 from peal.core.security import AccessTokens
 from peal.db import Database
 from peal.messaging.service import participant_ids
@@ -36,8 +37,10 @@ log = structlog.get_logger("peal.realtime")
 CHANNEL = "peal:realtime"
 SOCKETIO_CHANNEL = "peal:socketio"
 PRESENCE_KEY = "peal:online:{user_id}"
-# A presence counter outlives a crashed process by at most this long.
+PROCESS_KEY = "peal:realtime-process:{process}"
 PRESENCE_TTL_SECONDS = 24 * 3600
+# A process that stops beating is taken for dead after this long.
+PROCESS_TTL_SECONDS = 90
 # Per socket: at most BURST events at once, refilled at RATE per second (typing, joins).
 EVENT_BURST = 20
 EVENT_RATE = 5.0
@@ -104,6 +107,8 @@ class RealtimeHub:
         self.streams: dict[uuid.UUID, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._redis: Redis | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
+        self.process_id = uuid.uuid4().hex
         self._register_handlers()
 
     # --- life cycle ----------------------------------------------------------------------
@@ -117,16 +122,20 @@ class RealtimeHub:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(CHANNEL)
         self._listener = asyncio.create_task(self._listen(pubsub))
+        self._beat = asyncio.create_task(self._heartbeat())
 
     async def stop(self) -> None:
         for queues in list(self.streams.values()):
             for queue in list(queues):
-                _offer(queue, CLOSE_STREAM)
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+                _offer(queue, CLOSE_STREAM, force=True)
+        for task in (self._listener, self._beat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._redis is not None:
+            with contextlib.suppress(Exception):
+                await self._redis.delete(PROCESS_KEY.format(process=self.process_id))
             await self._redis.aclose()
 
     async def _listen(self, pubsub: Any) -> None:
@@ -156,12 +165,6 @@ class RealtimeHub:
     async def disconnect_user(self, user_id: uuid.UUID) -> None:
         """Close every socket and SSE stream of `user_id`, in every API process."""
         await self._publish({"kind": "disconnect", "userId": str(user_id)})
-
-    async def is_online(self, user_id: uuid.UUID) -> bool:
-        if self._redis is not None:
-            value = await self._redis.get(PRESENCE_KEY.format(user_id=user_id))
-            return value is not None and int(value) > 0
-        return self.online.get(user_id, 0) > 0
 
     async def _publish(self, message: dict[str, Any]) -> None:
         if self._redis is not None:
@@ -201,22 +204,59 @@ class RealtimeHub:
             self.streams.pop(user_id, None)
 
     # --- presence ------------------------------------------------------------------------
+    # With Redis: per user a hash {process id: live sockets there}, and per process a
+    # heartbeat key that expires if the process dies, so a crashed process's sockets stop
+    # counting within PROCESS_TTL_SECONDS instead of silencing notifications for a day.
+
+    async def _heartbeat(self) -> None:
+        assert self._redis is not None
+        while True:
+            try:
+                await self._redis.set(
+                    PROCESS_KEY.format(process=self.process_id), 1, ex=PROCESS_TTL_SECONDS
+                )
+            except Exception:  # Redis away for a moment: try again at the next beat
+                log.exception("realtime_heartbeat_failed")
+            await asyncio.sleep(PROCESS_TTL_SECONDS / 3)
 
     async def _came_online(self, user_id: uuid.UUID) -> None:
         self.online[user_id] += 1
-        if self._redis is not None:
-            key = PRESENCE_KEY.format(user_id=user_id)
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, PRESENCE_TTL_SECONDS)
-                await pipe.execute()
+        await self._share_presence(user_id)
 
     async def _went_offline(self, user_id: uuid.UUID) -> None:
         self.online[user_id] -= 1
         if self.online[user_id] <= 0:
             self.online.pop(user_id, None)
-        if self._redis is not None:
-            await self._redis.decr(PRESENCE_KEY.format(user_id=user_id))
+        await self._share_presence(user_id)
+
+    async def _share_presence(self, user_id: uuid.UUID) -> None:
+        if self._redis is None:
+            return
+        key = PRESENCE_KEY.format(user_id=user_id)
+        count = self.online.get(user_id, 0)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if count:
+                pipe.hset(key, self.process_id, count)
+                pipe.expire(key, PRESENCE_TTL_SECONDS)
+            else:
+                pipe.hdel(key, self.process_id)
+            await pipe.execute()
+
+    async def is_online(self, user_id: uuid.UUID) -> bool:
+        if self.online.get(user_id, 0) > 0:
+            return True
+        if self._redis is None:
+            return False
+        holders = await self._redis.hgetall(PRESENCE_KEY.format(user_id=user_id))
+        processes = [
+            (p.decode() if isinstance(p, bytes) else str(p))
+            for p, count in holders.items()
+            if int(count) > 0
+        ]
+        if not processes:
+            return False
+        alive = await self._redis.mget([PROCESS_KEY.format(process=p) for p in processes])
+        return any(value is not None for value in alive)
 
     # --- Socket.IO events ----------------------------------------------------------------
 
@@ -341,3 +381,15 @@ def _offer(
             queue.get_nowait()
         queue.put_nowait(item)
         return True
+
+
+async def disconnect_user(user_id: uuid.UUID) -> None:
+    """Close every socket and SSE stream of `user_id` now, in every API process.
+
+    For callers at the top layer (routers, tasks, CLI). Services call
+    `peal.core.realtime.disconnect_after_commit(session, user_id)` instead, so that nothing
+    is sent for a write that rolls back.
+    """
+    sink = get_sink()
+    if sink is not None:
+        await sink.disconnect_user(user_id)
