@@ -1,10 +1,10 @@
 """Benchmark: N concurrent Socket.IO connections to ONE API process, then messages over REST.
 
-Starts `peal serve` (one uvicorn process, SQLite, no Redis) on a free loopback port, creates N
-users straight in the database (one shared password hash, tokens signed here), opens N
-Socket.IO connections (protocol v4 over a bare websocket: a minimal client, so the load
-generator is not the bottleneck), then posts messages through REST between pairs of connected
-users and measures:
+Starts `peal serve` (one uvicorn process, SQLite or `--database-url`, no Redis) on a free
+loopback port, creates N users straight in the database (one shared password hash, tokens
+signed here), opens N Socket.IO connections (protocol v4 over a bare websocket: a minimal
+client, so the load generator is not the bottleneck), then posts messages through REST between
+pairs of connected users and measures:
 
 - delivery latency: POST sent → `message_received` on the recipient's socket (p50/p99/max);
 - the server's resident memory before and after the connections (→ per connection).
@@ -160,7 +160,7 @@ async def run(args: argparse.Namespace) -> None:
     env = {
         **os.environ,
         "NODE_ENV": "development",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "DATABASE_URL": args.database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
         "RATE_LIMIT_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
         "STORAGE_LOCAL_PATH": str(workdir / "uploads"),
@@ -227,6 +227,7 @@ async def run(args: argparse.Namespace) -> None:
 
             sent_at: dict[str, float] = {}
             post_seconds: list[float] = []
+            refused: list[int] = []
             queue: asyncio.Queue[int] = asyncio.Queue()
             for n in range(args.messages):
                 queue.put_nowait(n)
@@ -243,7 +244,10 @@ async def run(args: argparse.Namespace) -> None:
                         json={"content": content},
                         headers={"Authorization": f"Bearer {token}"},
                     )
-                    response.raise_for_status()
+                    if response.status_code != 201:
+                        refused.append(response.status_code)
+                        del sent_at[content]
+                        continue
                     post_seconds.append(time.perf_counter() - sent_at[content])
 
             posting_started = time.perf_counter()
@@ -261,11 +265,15 @@ async def run(args: argparse.Namespace) -> None:
                 connection.task.cancel()
         await asyncio.gather(*(c.task for c in connections if c.task), return_exceptions=True)
         server.terminate()
-        await asyncio.to_thread(server.wait, 30)
+        try:
+            await asyncio.to_thread(server.wait, 120)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
     latencies = [(arrivals[c] - t) * 1000 for c, t in sent_at.items() if c in arrivals]
     connected = len(connections) - len(failed)
-    print(f"PEAL Socket.IO bench ({os.cpu_count()} CPUs, 1 uvicorn process, SQLite, no Redis)")
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"PEAL Socket.IO bench ({os.cpu_count()} CPUs, 1 uvicorn process, {database}, no Redis)")
     print(f"file-descriptor limit: {limit}")
     print(
         f"connections: {connected}/{args.connections} open in {connect_seconds:.1f} s"
@@ -279,6 +287,7 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"messages: {len(sent_at)} over {len(pairs)} conversations, concurrency "
         f"{args.concurrency}, {len(sent_at) / posting_seconds:.1f}/s; delivered {len(latencies)}"
+        + (f"; refused {len(refused)} (statuses {sorted(set(refused))})" if refused else "")
     )
     if latencies:
         print(
@@ -299,6 +308,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=50, help="conversations messages go into")
     parser.add_argument("--concurrency", type=int, default=10, help="concurrent REST posts")
     parser.add_argument("--connect-batch", type=int, default=200)
+    parser.add_argument(
+        "--database-url",
+        help="e.g. postgresql+asyncpg://... (default: a fresh SQLite file); it gets migrated "
+        "and bench users are added to it",
+    )
     asyncio.run(run(parser.parse_args()))
 
 
