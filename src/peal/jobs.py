@@ -224,6 +224,7 @@ def task_modules() -> list[str]:
         "peal.videos.tasks",
         "peal.funding.tasks",
         "peal.payments.tasks",
+        "peal.realtime.tasks",
     ]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from peal.realtime.hub import ExternalPublisher
 from tests.conftest import REDIS_URL, AuthedUser
 from tests.realtime.conftest import EVENT_WAIT, Connect, free_socket
 from tests.realtime.test_live import SSE
@@ -129,3 +130,18 @@ async def test_a_socket_on_one_process_receives_a_message_posted_through_the_oth
         deleted = await http.delete(f"/api/users/{woman.id}", headers=woman.headers)
         assert deleted.status_code == 204
         await asyncio.wait_for(a.disconnected.wait(), EVENT_WAIT)
+
+
+async def test_the_job_worker_publishes_to_sockets_held_by_an_api_process(
+    processes: list[str], connect: Connect, woman: AuthedUser
+) -> None:
+    a = await connect(woman, url=processes[0])
+    publisher = ExternalPublisher(str(REDIS_URL))
+    try:
+        assert await publisher.is_online(woman.id)
+        await publisher.publish_notification(woman.id, {"id": "from-a-job", "type": "video_ready"})
+        assert await a.next("notification") == {"id": "from-a-job", "type": "video_ready"}
+        await publisher.disconnect_user(woman.id)
+        await asyncio.wait_for(a.disconnected.wait(), EVENT_WAIT)
+    finally:
+        await publisher.close()

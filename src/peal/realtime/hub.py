@@ -245,18 +245,7 @@ class RealtimeHub:
     async def is_online(self, user_id: uuid.UUID) -> bool:
         if self.online.get(user_id, 0) > 0:
             return True
-        if self._redis is None:
-            return False
-        holders = await self._redis.hgetall(PRESENCE_KEY.format(user_id=user_id))
-        processes = [
-            (p.decode() if isinstance(p, bytes) else str(p))
-            for p, count in holders.items()
-            if int(count) > 0
-        ]
-        if not processes:
-            return False
-        alive = await self._redis.mget([PROCESS_KEY.format(process=p) for p in processes])
-        return any(value is not None for value in alive)
+        return self._redis is not None and await online_in_redis(self._redis, user_id)
 
     # --- Socket.IO events ----------------------------------------------------------------
 
@@ -354,6 +343,52 @@ class RealtimeHub:
             others,
         )
         return {"ok": True}
+
+
+async def online_in_redis(redis: Redis, user_id: uuid.UUID) -> bool:
+    """Whether a live API process holds a socket of `user_id` (see the presence notes above)."""
+    holders = await redis.hgetall(PRESENCE_KEY.format(user_id=user_id))
+    processes = [
+        (p.decode() if isinstance(p, bytes) else str(p))
+        for p, count in holders.items()
+        if int(count) > 0
+    ]
+    if not processes:
+        return False
+    alive = await redis.mget([PROCESS_KEY.format(process=p) for p in processes])
+    return any(value is not None for value in alive)
+
+
+class ExternalPublisher:
+    """The sink of a process that holds no sockets (the job worker), with Redis: what its jobs
+    raise (a `video_ready` notification...) reaches the sockets and streams of the API
+    processes through the same channels."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.manager = socketio.AsyncRedisManager(
+            redis_url, channel=SOCKETIO_CHANNEL, write_only=True
+        )
+        self.redis = Redis.from_url(redis_url, health_check_interval=30)
+
+    async def emit_to_users(self, event: str, payload: Any, user_ids: Iterable[uuid.UUID]) -> None:
+        for user_id in user_ids:
+            await self.manager.emit(event, payload, namespace="/", room=user_room(user_id))
+
+    async def publish_notification(self, user_id: uuid.UUID, payload: dict[str, Any]) -> None:
+        await self.emit_to_users("notification", payload, [user_id])
+        message = {"kind": "notification", "userId": str(user_id), "payload": payload}
+        await self.redis.publish(CHANNEL, json.dumps(message))
+
+    async def disconnect_user(self, user_id: uuid.UUID) -> None:
+        await self.redis.publish(
+            CHANNEL, json.dumps({"kind": "disconnect", "userId": str(user_id)})
+        )
+
+    async def is_online(self, user_id: uuid.UUID) -> bool:
+        return await online_in_redis(self.redis, user_id)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
 
 
 def _conversation_id(data: Any) -> uuid.UUID | None:
