@@ -109,6 +109,7 @@ class RealtimeHub:
         self._listener: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
         self.process_id = uuid.uuid4().hex
+        self._auth_slots = asyncio.Semaphore(max(1, settings.database_pool_size // 2))
         self._register_handlers()
 
     # --- life cycle ----------------------------------------------------------------------
@@ -265,11 +266,18 @@ class RealtimeHub:
                 _error("unauthorized", "Authentication required")
             )
         try:
-            async with self.db.sessionmaker() as session:
+            # A reconnect storm (a deploy, a network blip) must queue here rather than take
+            # every pooled database connection from the REST requests.
+            async with self._auth_slots, self.db.sessionmaker() as session:
                 user, _claims = await user_for_access_token(session, self.tokens, token)
         except AppError as exc:
             raise socketio.exceptions.ConnectionRefusedError(
                 _error(exc.code, exc.message)
+            ) from None
+        except Exception:  # the database is away or saturated: refuse, the client retries
+            log.warning("socket_auth_unavailable", exc_info=True)
+            raise socketio.exceptions.ConnectionRefusedError(
+                _error("unavailable", "Try again shortly")
             ) from None
         self.sockets[sid] = SocketState(user_id=user.id)
         await self.sio.enter_room(sid, user_room(user.id))
