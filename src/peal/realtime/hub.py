@@ -120,9 +120,9 @@ class RealtimeHub:
         # A client of its own, without the request client's short read timeout: the listener
         # waits on the channel indefinitely.
         self._redis = Redis.from_url(self.settings.redis_url, health_check_interval=30)
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(CHANNEL)
-        self._listener = asyncio.create_task(self._listen(pubsub))
+        # Subscribed inside the task: the app starts (degraded, /health says so) while Redis
+        # is away, and the listener keeps retrying.
+        self._listener = asyncio.create_task(self._listen())
         self._beat = asyncio.create_task(self._heartbeat())
 
     async def stop(self) -> None:
@@ -139,18 +139,28 @@ class RealtimeHub:
                 await self._redis.delete(PROCESS_KEY.format(process=self.process_id))
             await self._redis.aclose()
 
-    async def _listen(self, pubsub: Any) -> None:
+    async def _listen(self) -> None:
+        assert self._redis is not None
         while True:
+            pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                message = await pubsub.get_message(timeout=30.0)
-                if message is None or message.get("type") != "message":
-                    continue
-                await self._dispatch(json.loads(message["data"]))
+                await pubsub.subscribe(CHANNEL)
+                while True:
+                    message = await pubsub.get_message(timeout=30.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        await self._dispatch(json.loads(message["data"]))
+                    except Exception:  # one bad message must not end the listener
+                        log.exception("realtime_message_failed")
             except asyncio.CancelledError:
-                await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
                 raise
-            except Exception:  # a bad message or a Redis hiccup must not end the listener
-                log.exception("realtime_listener_failed")
+            except Exception:  # Redis away: subscribe again in a moment
+                log.warning("realtime_listener_reconnecting", exc_info=True)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
                 await asyncio.sleep(1.0)
 
     # --- the sink the services use (peal.core.realtime) ----------------------------------
