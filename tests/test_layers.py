@@ -42,7 +42,9 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("flows", frozenset({"flows"})),
     (
         "entry points",
-        frozenset({"main", "cli", "seed", "models", "scheduling", "ops", "safety", "admin"}),
+        frozenset(
+            {"main", "cli", "seed", "models", "scheduling", "ops", "safety", "admin", "realtime"}
+        ),
     ),
 ]
 TOP_MODULES = frozenset({"router.py", "tasks.py"})

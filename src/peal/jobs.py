@@ -255,6 +255,7 @@ def task_modules() -> list[str]:
         "peal.funding.tasks",
         "peal.payments.tasks",
         "peal.safety.tasks",
+        "peal.realtime.tasks",
     ]
 
 

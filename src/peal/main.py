@@ -23,6 +23,7 @@ from peal.core.middleware import (
     SecurityHeadersMiddleware,
 )
 from peal.core.ratelimit import RateLimiter, RateLimitMiddleware
+from peal.core.realtime import set_sink
 from peal.core.redis_client import create_redis
 from peal.core.security import AccessTokens, PasswordHashing
 from peal.db import Database
@@ -31,11 +32,15 @@ from peal.funding.router import router as funding_router
 from peal.goals.router import router as goals_router
 from peal.jobs import close_runtime, set_runtime, start_client, stop_client
 from peal.mentors.router import router as mentors_router
+from peal.messaging.router import aliases as messages_alias_router
+from peal.messaging.router import router as conversations_router
 from peal.moderation.router import router as moderation_router
 from peal.notifications.router import router as notifications_router
 from peal.ops.router import router as ops_router
 from peal.outbox import OutboxRelay
 from peal.payments.router import router as payments_router
+from peal.realtime.hub import RealtimeHub
+from peal.realtime.router import router as notification_stream_router
 from peal.safety.router import router as safety_router
 from peal.scheduling import InProcessScheduler
 from peal.search.router import router as search_router
@@ -54,6 +59,8 @@ ROUTERS = (
     auth_router,
     users_router,
     settings_router,
+    # Before the notifications router: `/api/notifications/stream` is not a notification id.
+    notification_stream_router,
     notifications_router,
     goals_router,
     events_router,
@@ -70,6 +77,8 @@ ROUTERS = (
     moderation_router,
     admin_moderation_router,
     admin_router,
+    conversations_router,
+    messages_alias_router,
 )
 
 DESCRIPTION = """
@@ -106,6 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         set_runtime(settings, app.state.db)
         await start_client()
+        await app.state.realtime.start()
+        set_sink(app.state.realtime)
         scheduler = InProcessScheduler()
         if settings.runs_in_process_scheduler:
             scheduler.start()
@@ -117,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await relay.stop()
             await scheduler.stop()
+            set_sink(None)
+            await app.state.realtime.stop()
             await stop_client()
             await close_runtime()
             await app.state.db.dispose()
@@ -141,6 +154,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = storage_for(settings)
     # /health asks the configured backend: the upload directory is writable, or S3 HeadBucket.
     app.state.storage_check = app.state.storage.check
+
+    # Socket.IO on the same process and port as the REST API (API.md "Real-time").
+    app.state.realtime = RealtimeHub(settings, app.state.db, app.state.tokens)
+    app.mount("/socket.io", app.state.realtime.asgi)
 
     install_error_handlers(app)
     for router in ROUTERS:

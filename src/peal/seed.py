@@ -127,6 +127,7 @@ async def run_seed(settings: Settings) -> None:
             await seed_videos(session, settings, demo_users)
             await seed_goals_and_events(session, demo_users)
             await seed_mentoring(session, passwords, demo_users)
+            await seed_messages(session, demo_users)
         await wait_for_jobs()
     finally:
         await close_runtime()
@@ -747,6 +748,53 @@ async def seed_mentoring(
             )
     await commit(session)
     print(f"created {len(DEMO_MENTORS)} mentors, pending and accepted mentoring requests")
+
+
+# (one person's email, the other's email, the messages in order: (sender's email, text))
+DEMO_CONVERSATIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "grace@demo.peal.app",
+        "amara@demo.peal.app",
+        (
+            ("grace@demo.peal.app", "Hi Amara! I watched your bakery video and loved it."),
+            ("amara@demo.peal.app", "Thank you, Grace! That means a lot coming from you."),
+            ("grace@demo.peal.app", "Would you like to go over your oven budget together?"),
+            ("amara@demo.peal.app", "Yes please! Is Thursday afternoon good for you?"),
+            ("grace@demo.peal.app", "Thursday at 3 pm works. I'll send you a link."),
+        ),
+    ),
+    (
+        "lucia@demo.peal.app",
+        "amara@demo.peal.app",
+        (
+            ("lucia@demo.peal.app", "Amara, I can help you build a simple order page."),
+            ("amara@demo.peal.app", "That would be amazing. Where do we start?"),
+        ),
+    ),
+    (
+        "lucia@demo.peal.app",
+        "grace@demo.peal.app",
+        (("lucia@demo.peal.app", "Grace, thank you for sponsoring the coding club!"),),
+    ),
+)
+
+
+async def seed_messages(session: AsyncSession, users: dict[str, User]) -> None:
+    """Demo conversations between the demo users, through the messaging service; a
+    conversation that already exists is left as it is."""
+    from peal.messaging import service as messaging
+
+    for first, second, lines in DEMO_CONVERSATIONS:
+        if first not in users or second not in users:
+            continue
+        conversation, created = await messaging.get_or_create_conversation(
+            session, users[first], users[second].id
+        )
+        if not created:
+            continue
+        for sender, text in lines:
+            await messaging.send_message(session, users[sender], conversation.id, text)
+        await commit(session)
 
 
 async def create_admin(settings: Settings, *, email: str, name: str, password: str) -> None:

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.auth.service import user_of_access_token
 from peal.core.errors import Forbidden, Unauthorized
-from peal.core.security import AccessTokens, constant_time_equals, sign
+from peal.core.security import AccessClaims, AccessTokens, constant_time_equals, sign
 from peal.db import SessionDep
 from peal.users.models import User
 from peal.users.policy import is_admin, is_self_or_admin
@@ -42,6 +43,21 @@ def _check_csrf(request: Request, session_id: str | None) -> None:
         raise Forbidden("Invalid CSRF token", code="csrf_failed")
 
 
+async def user_for_access_token(
+    session: AsyncSession, tokens: AccessTokens, token: str
+) -> tuple[User, AccessClaims]:
+    """The one token → user check, shared by HTTP (`optional_user`) and the socket handshake.
+
+    Unauthorized for a bad, expired or non-access token, a banned or deleted user, a token
+    whose sign-in was revoked or whose session epoch moved on (a reset, logout everywhere,
+    ban, reuse detection), at once, not at `exp`.
+    """
+    claims = tokens.decode(token)
+    # One query: the user, active, with the token's sign-in alive and its epoch current.
+    user = await user_of_access_token(session, claims)
+    return user, claims
+
+
 async def optional_user(
     request: Request,
     session: SessionDep,
@@ -57,10 +73,7 @@ async def optional_user(
     if not token:
         return None
     tokens: AccessTokens = request.app.state.tokens
-    claims = tokens.decode(token)
-    # One query: the user, active, with the token's sign-in alive and its session epoch
-    # current (a reset, logout, ban or reuse detection ends the token at once, not at `exp`).
-    user = await user_of_access_token(session, claims)
+    user, claims = await user_for_access_token(session, tokens, token)
     if by_cookie:
         _check_csrf(request, claims.session_id)
     request.state.user_id = user.id

@@ -21,6 +21,7 @@ from peal.auth.models import OneTimeToken, RefreshToken
 from peal.config import Settings
 from peal.core.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
 from peal.core.export import row_dict
+from peal.core.realtime import disconnect_after_commit
 from peal.core.security import (
     AccessClaims,
     AccessTokens,
@@ -208,6 +209,8 @@ async def end_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    # Her sockets and notification streams close once the transaction holds, in every process.
+    disconnect_after_commit(session, user_id)
 
 
 async def user_of_access_token(session: AsyncSession, claims: AccessClaims) -> User:

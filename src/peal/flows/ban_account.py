@@ -49,7 +49,7 @@ async def ban_account(
         user = await users.get_account(session, user_id, lock=True)
     if not await users.set_banned(session, user, True):
         return user
-    await end_all_sessions(session, user.id)
+    await end_all_sessions(session, user.id)  # her sockets close with them
     await cancel_requests_of_author(session, settings, user.id)
     await mentors.close_for_user(session, user.id)
     await moderation.record(session, admin.id, "ban_user", "user", user.id, note)

@@ -17,7 +17,7 @@ from peal.events import service as events
 from peal.funding import service as funding
 from peal.goals import service as goals
 from peal.mentors import service as mentors
-from peal.messaging import purge as messaging  # lead: messaging.service once issue 10 is merged
+from peal.messaging import service as messaging
 from peal.notifications import service as notifications
 from peal.settings import service as settings
 from peal.stories import service as stories
@@ -41,5 +41,5 @@ async def delete_account(session: AsyncSession, user_id: uuid.UUID, viewer: User
     await uploads.purge_user(session, user.id)
     await notifications.purge_user(session, user.id)
     await settings.purge_user(session, user.id)
-    await auth.purge_user(session, user.id)  # every session ends: the epoch moves on
+    await auth.purge_user(session, user.id)  # every session ends, sockets included
     await users.purge_user(session, user.id)

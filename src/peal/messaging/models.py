@@ -5,14 +5,32 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Text, UniqueConstraint, false
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from peal.db import Base, CreatedAt, UUIDPrimaryKey, utcnow
 
+# "<lower uuid>:<higher uuid>" of a one-to-one conversation.
+PAIR_KEY_LENGTH = 73
+
 
 class Conversation(UUIDPrimaryKey, CreatedAt, Base):
     __tablename__ = "conversations"
+    # A unique index rather than a constraint: SQLite can add one to an existing table.
+    __table_args__ = (Index("ux_conversations_pair_key", "pair_key", unique=True),)
+
+    # One conversation per pair of people, enforced by the database: two people starting a
+    # conversation at the same moment meet on this unique key instead of making two.
+    # NULL is left for conversations that are not one-to-one (none yet).
+    pair_key: Mapped[str | None] = mapped_column(String(PAIR_KEY_LENGTH))
 
 
 class ConversationParticipant(UUIDPrimaryKey, CreatedAt, Base):
@@ -20,7 +38,13 @@ class ConversationParticipant(UUIDPrimaryKey, CreatedAt, Base):
     __table_args__ = (
         UniqueConstraint("conversation_id", "user_id"),
         CheckConstraint("unread_count >= 0", name="unread_count"),
-        Index("ix_conversation_participants_user_last", "user_id", "last_message_at"),
+        # The inbox: a user's conversations, most recent activity first (keyset-ready).
+        Index(
+            "ix_conversation_participants_user_last",
+            "user_id",
+            "last_message_at",
+            "conversation_id",
+        ),
     )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(
@@ -34,7 +58,8 @@ class ConversationParticipant(UUIDPrimaryKey, CreatedAt, Base):
 class Message(UUIDPrimaryKey, CreatedAt, Base):
     __tablename__ = "messages"
     __table_args__ = (
-        Index("idx_messages_conversation", "conversation_id", "created_at"),
+        # Keyset pagination of a conversation, newest first: (created_at, id) < cursor.
+        Index("idx_messages_conversation", "conversation_id", "created_at", "id"),
         Index("ix_messages_sender", "sender_id"),
     )
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.core.moderation import ModerationStatus
 from peal.events import service as events
 from peal.funding import service as funding
+from peal.messaging import service as messaging
 from peal.stories import service as stories
 from peal.users import service as users
 from peal.users.models import User
@@ -75,6 +76,10 @@ async def _event(session: AsyncSession, content_id: uuid.UUID, viewer: User) -> 
     return Found(event.host_id, event.attendee_count)
 
 
+async def _message(session: AsyncSession, content_id: uuid.UUID, viewer: User) -> Found:
+    return Found(await messaging.reportable_message(session, content_id, viewer), 1)
+
+
 CONTENT_TYPES: dict[str, ContentType] = {
     "user": ContentType("profile", _user, None),
     "video": ContentType("video", _video, videos.set_moderation_status),
@@ -82,5 +87,6 @@ CONTENT_TYPES: dict[str, ContentType] = {
     "request": ContentType("funding request", _request, funding.set_moderation_status),
     "story": ContentType("success story", _story, stories.set_moderation_status),
     "event": ContentType("event", _event, events.set_moderation_status),
-    # MERGE(messaging): "message": ContentType("message", <participants-only finder>, ...)
+    # A message reaches one person: it is warned about or its sender banned, not hidden.
+    "message": ContentType("message", _message, None),
 }

@@ -35,7 +35,7 @@ Note = Annotated[
 class ReportCreate(CamelModel):
     content_type: str = Field(
         max_length=30,
-        description="user, video, comment, request, story or event (and message when served)",
+        description="user, video, comment, request, story, message (participants only) or event",
         examples=["video"],
     )
     content_id: uuid.UUID

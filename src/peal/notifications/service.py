@@ -29,10 +29,12 @@ from sqlalchemy.orm import aliased
 
 from peal.core.errors import NotFound
 from peal.core.export import row_dict
+from peal.core.realtime import notifications_after_commit
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.email.service import queue_email
 from peal.notifications.models import Notification
+from peal.notifications.schemas import NotificationOut
 from peal.settings.models import UserSettings
 from peal.settings.service import get_settings_for_many
 from peal.users.models import User
@@ -98,6 +100,7 @@ async def notify(
     )
     session.add(notification)
     await session.flush()
+    _publish_after_commit(session, [notification])
     if email and settings.email_notifications:
         await _email_copy(session, notification, settings.language)
     return notification
@@ -181,7 +184,53 @@ async def notify_many(
         if rows:
             await session.execute(insert(Notification).values(rows))
             stored += len(rows)
+            _publish_after_commit(session, [Notification(**row) for row in rows])
     return stored
+
+
+def _publish_after_commit(session: AsyncSession, notifications: list[Notification]) -> None:
+    """Every stored notification reaches its recipient's sockets and SSE streams, after the
+    commit (never for a rolled-back write)."""
+    notifications_after_commit(
+        session,
+        [(item.user_id, notification_payload(item)) for item in notifications],
+    )
+
+
+def notification_payload(notification: Notification) -> dict[str, Any]:
+    """The Notification as the API shows it (JSON-ready, camelCase)."""
+    return NotificationOut.model_validate(notification).model_dump(mode="json", by_alias=True)
+
+
+# How many missed notifications a reconnecting stream gets back at most (newest kept).
+REPLAY_LIMIT = 100
+
+
+async def list_since(
+    session: AsyncSession, user_id: uuid.UUID, last_seen_id: uuid.UUID, *, limit: int = REPLAY_LIMIT
+) -> list[Notification]:
+    """`user_id`'s notifications created after `last_seen_id` (one of theirs), oldest first.
+
+    For `Last-Event-ID`: an id that is not theirs (or gone) replays nothing. One query.
+    """
+    seen = (
+        select(Notification.created_at, Notification.id)
+        .where(Notification.id == last_seen_id, Notification.user_id == user_id)
+        .subquery()
+    )
+    query = (
+        select(Notification)
+        .join(
+            seen,
+            tuple_(Notification.created_at, Notification.id) > tuple_(seen.c.created_at, seen.c.id),
+        )
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
+    )
+    items = list((await session.scalars(query)).all())
+    items.reverse()
+    return items
 
 
 async def count_unread(session: AsyncSession, user_id: uuid.UUID) -> int:
