@@ -86,7 +86,7 @@ DonationAmount = Annotated[Decimal, *_money_in(MIN_DONATION, MAX_DONATION, 25.5)
 def _category(value: str | None) -> str | None:
     if value is None:
         return None
-    cleaned = " ".join(strip_html(value).split()).lower()
+    cleaned = " ".join(strip_html(value, CATEGORY_MAX).split()).lower()
     if len(cleaned) > CATEGORY_MAX:
         raise ValueError(f"must be at most {CATEGORY_MAX} characters")
     return cleaned or None
