@@ -13,6 +13,7 @@ from peal.auth.dependencies import CSRF_HEADER
 from peal.auth.router import router as auth_router
 from peal.config import Settings, get_settings
 from peal.core.errors import install_error_handlers
+from peal.core.json_body import JsonBodyGuardMiddleware
 from peal.core.logging import configure_logging
 from peal.core.middleware import (
     BodySizeLimitMiddleware,
@@ -131,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
 
+    # Innermost: a JSON body is checked (depth, exact numbers) once, after the size limit.
+    app.add_middleware(JsonBodyGuardMiddleware)
     # Added last = outermost: ids and logs wrap everything, CORS answers preflights early.
     # The local upload route streams up to MAX_VIDEO_UPLOAD_BYTES and enforces its own limit.
     app.add_middleware(
