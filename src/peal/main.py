@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from peal import __version__
 from peal.auth.dependencies import CSRF_HEADER
@@ -17,6 +16,7 @@ from peal.core.json_body import JsonBodyGuardMiddleware
 from peal.core.logging import configure_logging
 from peal.core.middleware import (
     BodySizeLimitMiddleware,
+    JSONCORSMiddleware,
     NulQueryGuardMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outside the body limit, so a refused client costs no body reading.
     app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)
     app.add_middleware(
-        CORSMiddleware,
+        JSONCORSMiddleware,
         allow_origins=[settings.frontend_url],
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
