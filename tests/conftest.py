@@ -110,6 +110,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         email_file_path=tmp_path / "mail",
         storage_local_path=tmp_path / "uploads",
+        external_image_hosts=["cdn.example.com"],  # the tests' stand-in for a trusted CDN
     )
 
 

@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("TRUSTED_PROXIES")
     )
+    # Global search per client IP, inside the general limit: each search costs several
+    # ranked queries, so it gets a tighter budget of its own.
+    search_rate_limit_per_minute: int = Field(
+        30, ge=1, validation_alias=_env("SEARCH_RATE_LIMIT_PER_MINUTE")
+    )
+    # PostgreSQL gives up a search query after this many milliseconds (SET LOCAL
+    # statement_timeout), answering 503 rather than holding a connection and a core.
+    search_statement_timeout_ms: int = Field(
+        2000, ge=100, validation_alias=_env("SEARCH_STATEMENT_TIMEOUT_MS")
+    )
     max_body_bytes: int = Field(1_048_576, validation_alias=_env("MAX_BODY_BYTES"))
 
     storage_backend: Literal["local", "s3"] = Field(
@@ -116,6 +126,12 @@ class Settings(BaseSettings):
     )
     max_video_upload_bytes: int = Field(
         500 * 1024 * 1024, ge=1, validation_alias=_env("MAX_VIDEO_UPLOAD_BYTES")
+    )
+    # Hosts whose https images a profile's avatarUrl or an event's coverImage may show, besides
+    # the owner's own uploads (comma-separated, e.g. `lh3.googleusercontent.com`). Any other
+    # address is refused: a viewer's browser would fetch it and tell its owner her IP.
+    external_image_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("EXTERNAL_IMAGE_HOSTS")
     )
     # Salt of the anonymous viewer hash (IP + user agent); empty derives one from JWT_SECRET.
     view_hash_salt: str = Field("", validation_alias=_env("VIEW_HASH_SALT"))
@@ -195,6 +211,13 @@ class Settings(BaseSettings):
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("external_image_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("google_issuers", mode="before")
