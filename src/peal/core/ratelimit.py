@@ -364,3 +364,14 @@ async def enforce_user_limit(request: Request, action: str, per_minute: int, use
     decision = await limiter.hit(limiter.policy(f"{action}-user", per_minute), f"user:{user_id}")
     if decision is not None and not decision.allowed:
         raise RateLimited("Too many attempts, please wait", headers=decision.headers())
+
+
+async def enforce_ip_limit(request: Request, action: str, per_minute: int) -> None:
+    """A per-IP quota for one costly route (search...), on top of the general per-IP limit."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.enabled:
+        return
+    ip = client_ip(request, limiter.trusted_proxies)
+    decision = await limiter.hit(limiter.policy(f"{action}-ip", per_minute), ip_limit_key(ip))
+    if decision is not None and not decision.allowed:
+        raise RateLimited("Too many searches, please wait", headers=decision.headers())
