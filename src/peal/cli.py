@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from peal.config import get_settings
+from peal.config import get_settings, is_loopback
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,10 +41,19 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    host = args.host or settings.host
+    if settings.uses_published_secret and not is_loopback(host):
+        # Anyone could sign an admin token with a published secret: only this machine may ask.
+        print(
+            f"refusing to serve on {host} with a development JWT secret: set JWT_SECRET and "
+            "JWT_REFRESH_SECRET (32+ random characters) or bind 127.0.0.1",
+            file=sys.stderr,
+        )
+        return 2
     uvicorn.run(
         "peal.main:create_app",
         factory=True,
-        host=args.host or settings.host,
+        host=host,
         port=args.port or settings.port,
         workers=args.workers,
         proxy_headers=False,  # the client IP is decided by TRUSTED_PROXIES, not by uvicorn

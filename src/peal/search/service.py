@@ -50,7 +50,7 @@ from peal.search.schemas import SearchResults
 from peal.stories.models import SuccessStory
 from peal.stories.service import present_stories
 from peal.users.models import User, UserSkill
-from peal.users.service import present_users, profile_visible
+from peal.users.service import listed_to, present_users, profile_visible
 from peal.videos.models import Video
 from peal.videos.service import present_videos, video_visible
 
@@ -263,7 +263,7 @@ def users_query(session: AsyncSession, backend: Backend, limit: int) -> Select[U
             ),
         )
         condition = and_(User.id.in_(candidates), condition)
-    capped = _capped(select(User.id).where(profile_visible(None), condition))
+    capped = _capped(select(User.id).where(profile_visible(None), listed_to(None), condition))
     return (
         select(User)
         .where(User.id.in_(capped))

@@ -128,6 +128,15 @@ def profile_visible(viewer: User | None) -> ColumnElement[bool]:
     return and_(active, or_(User.is_public == true(), User.id == viewer.id))
 
 
+def listed_to(viewer: User | None) -> ColumnElement[bool]:
+    """SQL condition on `User`: may this person appear in a list (directory, followers, search)
+    that `viewer` sees? Admins are listed to admins only: a list of admin ids is where an
+    attack on them starts."""
+    if viewer is not None and viewer.role == "admin":
+        return true()
+    return User.role != "admin"
+
+
 async def get_visible_user(session: AsyncSession, user_id: uuid.UUID, viewer: User | None) -> User:
     """The user if `viewer` may see it; private, banned and deleted users are 404 to others."""
     user = await session.get(User, user_id)
@@ -279,7 +288,7 @@ async def list_users(
     offset: int,
 ) -> tuple[list[UserOut], int]:
     """Listed users matching `filters`, newest first: count + page + 3 queries."""
-    conditions = _filter_conditions(filters)
+    conditions = [*_filter_conditions(filters), listed_to(viewer)]
     query = select(User).where(*conditions).order_by(User.created_at.desc(), User.id.desc())
     count_query = select(func.count()).select_from(User).where(*conditions)
     users, total = await _page(session, query, count_query, limit=limit, offset=offset)
@@ -305,7 +314,7 @@ async def list_follows(
         join_on, owned_by = UserFollow.follower_id == User.id, UserFollow.following_id == owner.id
     else:
         join_on, owned_by = UserFollow.following_id == User.id, UserFollow.follower_id == owner.id
-    conditions = [owned_by, *_listed_conditions(include_private=True)]
+    conditions = [owned_by, *_listed_conditions(include_private=True), listed_to(viewer)]
     if not can_see_private(owner, viewer):
         conditions.append(
             or_(User.is_public == true(), User.id == viewer.id)
