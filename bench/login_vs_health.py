@@ -15,39 +15,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from benchlib import base_env, migrate, probe_health, running_server, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Bench-Password-2026"  # noqa: S105 - a throwaway local account
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(name: str, values: list[float]) -> str:
-    ms = [v * 1000 for v in values]
-    return (
-        f"{name:<28} n={len(ms):<5} p50={statistics.median(ms):7.2f} ms  "
-        f"p95={percentile(ms, 0.95):7.2f} ms  p99={percentile(ms, 0.99):7.2f} ms  "
-        f"max={max(ms):7.2f} ms"
-    )
 
 
 async def create_accounts(env: dict[str, str], count: int) -> list[str]:
@@ -71,81 +47,44 @@ async def create_accounts(env: dict[str, str], count: int) -> list[str]:
     return emails
 
 
-async def probe_health(client: httpx.AsyncClient, stop: asyncio.Event, out: list[float]) -> None:
-    while not stop.is_set():
-        started = time.perf_counter()
-        response = await client.get("/health")
-        out.append(time.perf_counter() - started)
-        response.raise_for_status()
-        await asyncio.sleep(0.01)
-
-
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="peal-bench-"))
-    port = free_port()
-    env = {
-        **os.environ,
-        "NODE_ENV": "development",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-        "RATE_LIMIT_ENABLED": "false",
-        "LOG_LEVEL": "WARNING",
-        "STORAGE_LOCAL_PATH": str(workdir / "uploads"),
-        "EMAIL_FILE_PATH": str(workdir / "mail"),
-    }
-    env.pop("REDIS_URL", None)
-    peal = str(Path(sys.executable).with_name("peal"))
-    await asyncio.to_thread(
-        subprocess.run, [peal, "migrate"], env=env, check=True, capture_output=True
-    )
+    env = base_env(workdir)
+    await migrate(env)
     emails = await create_accounts(env, args.accounts)
-    command = [peal, "serve", "--port", str(port)]
+    command = None
     if args.inline_hashing:
-        command = [sys.executable, str(ROOT / "bench" / "inline_hashing_server.py"), str(port)]
-    server = await asyncio.to_thread(subprocess.Popen, command, env=env, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise SystemExit(f"the server did not become healthy on {base}")
-            baseline: list[float] = []
-            for _ in range(args.health_samples):
-                started = time.perf_counter()
-                (await client.get("/health")).raise_for_status()
-                baseline.append(time.perf_counter() - started)
-
-            stop = asyncio.Event()
-            under_load: list[float] = []
-            logins: list[float] = []
-            queue: asyncio.Queue[str] = asyncio.Queue()
-            for i in range(args.logins):
-                queue.put_nowait(emails[i % len(emails)])
-
-            async def login_worker() -> None:
-                while not queue.empty():
-                    email = queue.get_nowait()
-                    started = time.perf_counter()
-                    response = await client.post(
-                        "/api/auth/login", json={"email": email, "password": PASSWORD}
-                    )
-                    response.raise_for_status()
-                    logins.append(time.perf_counter() - started)
-
-            prober = asyncio.create_task(probe_health(client, stop, under_load))
+        command = [sys.executable, str(ROOT / "bench" / "inline_hashing_server.py")]
+    async with running_server(env, command) as client:
+        baseline: list[float] = []
+        for _ in range(args.health_samples):
             started = time.perf_counter()
-            await asyncio.gather(*(login_worker() for _ in range(args.concurrency)))
-            elapsed = time.perf_counter() - started
-            stop.set()
-            await prober
-    finally:
-        server.terminate()
-        await asyncio.to_thread(server.wait, 10)
+            (await client.get("/health")).raise_for_status()
+            baseline.append(time.perf_counter() - started)
+
+        stop = asyncio.Event()
+        under_load: list[float] = []
+        logins: list[float] = []
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for i in range(args.logins):
+            queue.put_nowait(emails[i % len(emails)])
+
+        async def login_worker() -> None:
+            while not queue.empty():
+                email = queue.get_nowait()
+                started = time.perf_counter()
+                response = await client.post(
+                    "/api/auth/login", json={"email": email, "password": PASSWORD}
+                )
+                response.raise_for_status()
+                logins.append(time.perf_counter() - started)
+
+        prober = asyncio.create_task(probe_health(client, stop, under_load))
+        started = time.perf_counter()
+        await asyncio.gather(*(login_worker() for _ in range(args.concurrency)))
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await prober
 
     mode = "ON the event loop (control group)" if args.inline_hashing else "in worker threads"
     print(f"PEAL login storm vs /health ({os.cpu_count()} CPUs, SQLite, 1 uvicorn process)")
