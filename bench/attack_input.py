@@ -103,7 +103,7 @@ async def search_phase(args: argparse.Namespace, env: dict[str, str]) -> None:
     from peal.config import Settings
     from peal.db import Database
 
-    videos_bench.migrate(args.postgres, args.reset)
+    await asyncio.to_thread(videos_bench.migrate, args.postgres, args.reset)
     database = Database(Settings(database_url=args.postgres))
     sizes = {
         "categories": videos_bench.CATEGORIES,
