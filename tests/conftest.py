@@ -53,9 +53,13 @@ from fastapi import FastAPI  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-import peal.models  # noqa: E402, F401 - every table registered for the clean-up
+import peal.config  # noqa: E402
+import peal.models  # noqa: E402 - every table registered for the clean-up
 from peal.config import Settings  # noqa: E402
 from peal.db import Base  # noqa: E402
+
+# A `development` Settings made by a test keeps its generated secrets here, not in ./var.
+peal.config.DEV_SECRETS_FILE = _TMP / "dev-secrets.json"
 from peal.jobs import wait_for_jobs  # noqa: E402
 from peal.main import create_app  # noqa: E402
 from peal.settings.models import UserSettings  # noqa: E402
@@ -110,6 +114,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         email_file_path=tmp_path / "mail",
         storage_local_path=tmp_path / "uploads",
+        external_image_hosts=["cdn.example.com"],  # the tests' stand-in for a trusted CDN
     )
 
 

@@ -242,6 +242,8 @@ async def test_cors_refuses_a_foreign_origin(shell: httpx.AsyncClient) -> None:
     )
     assert preflight.status_code == 400
     assert "Access-Control-Allow-Origin" not in preflight.headers
+    assert preflight.headers["Content-Type"] == "application/json"
+    assert preflight.json() == {"error": "Disallowed CORS origin", "code": "cors_refused"}
     simple = await shell.get(ITEMS, headers={"Origin": foreign})
     # Without Allow-Origin the browser keeps the answer from the foreign page.
     assert "Access-Control-Allow-Origin" not in simple.headers
@@ -316,3 +318,16 @@ async def test_docs_are_served(client: httpx.AsyncClient) -> None:
     response = await client.get("/docs")
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
+
+
+async def test_personal_answers_are_never_cached(
+    client: httpx.AsyncClient, make_user: Callable[..., Any]
+) -> None:
+    user = await make_user()
+    for path in ("/api/auth/me", "/api/notifications", "/api/settings", f"/api/users/{user.id}"):
+        response = await client.get(path, headers=user.headers)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "no-store", path
+    # An anonymous answer may be cached (the route decides); a route's own choice is kept.
+    anonymous = await client.get(f"/api/users/{user.id}")
+    assert "no-store" not in anonymous.headers.get("Cache-Control", "")

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from peal.config import Settings, get_settings
+from peal.config import Settings, get_settings, is_loopback
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,6 +50,15 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    host = args.host or settings.host
+    if settings.uses_published_secret and not is_loopback(host):
+        # Anyone could sign an admin token with a published secret: only this machine may ask.
+        print(
+            f"refusing to serve on {host} with a development JWT secret: set JWT_SECRET and "
+            "JWT_REFRESH_SECRET (32+ random characters) or bind 127.0.0.1",
+            file=sys.stderr,
+        )
+        return 2
     workers = args.workers or default_workers(settings)
     if workers > 1 and not settings.redis_url:
         print(
@@ -60,7 +69,7 @@ def serve(args: argparse.Namespace) -> int:
     uvicorn.run(
         "peal.main:create_app",
         factory=True,
-        host=args.host or settings.host,
+        host=host,
         port=args.port or settings.port,
         workers=workers,
         proxy_headers=False,  # the client IP is decided by TRUSTED_PROXIES, not by uvicorn

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,6 +14,37 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused outside development
 DEV_REFRESH_SECRET = "dev-only-insecure-refresh-secret-change-me"  # noqa: S105
+# Where `development` keeps the secrets it generated on first run when none is configured,
+# so a newcomer's instance never signs tokens with the published defaults above.
+DEV_SECRETS_FILE = Path("var/dev-secrets.json")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def generated_dev_secrets(path: Path | None = None) -> dict[str, str]:
+    """This instance's random development secrets, made (readable by its owner only) on first
+    use and kept in `path` (DEV_SECRETS_FILE) so tokens survive a restart."""
+    path = path or DEV_SECRETS_FILE
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        stored = None
+    names = {"jwt_secret", "jwt_refresh_secret"}
+    if (
+        isinstance(stored, dict)
+        and names <= stored.keys()
+        and all(isinstance(stored[name], str) and len(stored[name]) >= 32 for name in names)
+    ):
+        return {name: stored[name] for name in names}
+    secrets_ = {name: secrets.token_urlsafe(48) for name in ("jwt_secret", "jwt_refresh_secret")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(secrets_, file)
+    return secrets_
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 def _env(name: str) -> AliasChoices:
@@ -123,6 +157,16 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("TRUSTED_PROXIES")
     )
+    # Global search per client IP, inside the general limit: each search costs several
+    # ranked queries, so it gets a tighter budget of its own.
+    search_rate_limit_per_minute: int = Field(
+        30, ge=1, validation_alias=_env("SEARCH_RATE_LIMIT_PER_MINUTE")
+    )
+    # PostgreSQL gives up a search query after this many milliseconds (SET LOCAL
+    # statement_timeout), answering 503 rather than holding a connection and a core.
+    search_statement_timeout_ms: int = Field(
+        2000, ge=100, validation_alias=_env("SEARCH_STATEMENT_TIMEOUT_MS")
+    )
     max_body_bytes: int = Field(1_048_576, validation_alias=_env("MAX_BODY_BYTES"))
 
     storage_backend: Literal["local", "s3"] = Field(
@@ -160,6 +204,12 @@ class Settings(BaseSettings):
     # A completed video upload never attached to a video is deleted this long after completion.
     unattached_upload_ttl: int = Field(
         86400, ge=3600, validation_alias=_env("UNATTACHED_UPLOAD_TTL")
+    )
+    # Hosts whose https images a profile's avatarUrl or an event's coverImage may show, besides
+    # the owner's own uploads (comma-separated, e.g. `lh3.googleusercontent.com`). Any other
+    # address is refused: a viewer's browser would fetch it and tell its owner her IP.
+    external_image_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("EXTERNAL_IMAGE_HOSTS")
     )
     # Salt of the anonymous viewer hash (of the IP); empty derives one from JWT_SECRET.
     view_hash_salt: str = Field("", validation_alias=_env("VIEW_HASH_SALT"))
@@ -248,6 +298,13 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("external_image_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("google_issuers", mode="before")
     @classmethod
     def _split_issuers(cls, value: object) -> object:
@@ -267,6 +324,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
+        if self.environment == "development":
+            # Unset secrets: this instance's own random ones, never the published defaults.
+            generated: dict[str, str] | None = None
+            for name, default in (
+                ("jwt_secret", DEV_JWT_SECRET),
+                ("jwt_refresh_secret", DEV_REFRESH_SECRET),
+            ):
+                if getattr(self, name) == default:
+                    generated = generated or generated_dev_secrets()
+                    setattr(self, name, generated[name])
+            return self
         if self.is_development_like:
             return self
         for name, value, default in (
@@ -286,6 +354,14 @@ class Settings(BaseSettings):
         if not self.is_development_like and not self.google_jwks_url.startswith("https://"):
             raise ValueError(f"GOOGLE_JWKS_URL must be https when NODE_ENV={self.environment}")
         return self
+
+    @property
+    def uses_published_secret(self) -> bool:
+        """Tokens signed with a secret anyone can read in this repository (or too short)."""
+        return any(
+            value in (DEV_JWT_SECRET, DEV_REFRESH_SECRET) or len(value) < 32
+            for value in (self.jwt_secret, self.jwt_refresh_secret)
+        )
 
     @property
     def is_development_like(self) -> bool:

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from peal import __version__
 from peal.admin.router import moderation_router as admin_moderation_router
@@ -15,9 +14,11 @@ from peal.auth.dependencies import CSRF_HEADER
 from peal.auth.router import router as auth_router
 from peal.config import Settings, get_settings
 from peal.core.errors import install_error_handlers
+from peal.core.json_body import JsonBodyGuardMiddleware
 from peal.core.logging import configure_logging
 from peal.core.middleware import (
     BodySizeLimitMiddleware,
+    JSONCORSMiddleware,
     NulQueryGuardMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
@@ -163,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
 
+    # Innermost: a JSON body is checked (depth, exact numbers) once, after the size limit.
+    app.add_middleware(JsonBodyGuardMiddleware)
     # Added last = outermost: ids and logs wrap everything, CORS answers preflights early.
     # The local upload route streams up to MAX_VIDEO_UPLOAD_BYTES and enforces its own limit.
     app.add_middleware(
@@ -176,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outside the body limit, so a refused client costs no body reading.
     app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)
     app.add_middleware(
-        CORSMiddleware,
+        JSONCORSMiddleware,
         allow_origins=[settings.frontend_url],
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

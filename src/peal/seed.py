@@ -100,8 +100,9 @@ async def ensure_user(
 
 
 async def run_seed(settings: Settings) -> None:
-    if settings.is_production:
-        raise SystemExit("refusing to seed demo accounts with NODE_ENV=production")
+    if not settings.is_development_like:
+        # Demo accounts share one published password: never on a reachable deployment.
+        raise SystemExit(f"refusing to seed demo accounts with NODE_ENV={settings.environment}")
     db = Database(settings)
     set_runtime(settings, db)
     passwords = PasswordHashing(settings)

@@ -237,9 +237,6 @@ async def test_logout_always_answers_204(
         {"json": {"refreshToken": 12345}},  # malformed
         {"json": {"refreshToken": None}},
         {"json": {"refreshToken": "x" * 10_000}},
-        {"json": ["not", "an", "object"]},
-        {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
-        {"content": b"refreshToken=abc", "headers": {"Content-Type": "text/plain"}},
         {"headers": {"Authorization": "Bearer garbage"}},
         {"headers": {"Authorization": "Basic dXNlcjpwYXNz"}},
         {"headers": {"Authorization": "Bearer"}},
@@ -271,3 +268,31 @@ async def test_cookie_logout_ends_the_cookie_session(
     assert not client.cookies.get("peal_access")
     assert (await client.get("/api/auth/me")).status_code == 401
     assert (await _refresh(client, refresh_token)).status_code == 401
+
+
+async def test_logout_refuses_a_body_that_is_not_a_json_object(client: httpx.AsyncClient) -> None:
+    for body in ([None, None], ["not", "an", "object"], "token", 12, None):
+        response = await client.post("/api/auth/logout", json=body)
+        expected = 204 if body is None else 422  # `null` is no body at all
+        assert response.status_code == expected, body
+    for raw, content_type in (
+        (b"{not json", "application/json"),
+        (b"refreshToken=abc", "text/plain"),
+    ):
+        response = await client.post(
+            "/api/auth/logout", content=raw, headers={"Content-Type": content_type}
+        )
+        assert response.status_code == 400, raw
+        assert response.json()["code"] == "malformed_json"
+
+
+async def test_logout_with_deeply_nested_json_is_a_400_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    deep = b"[" * 1000 + b"]" * 1000
+    for content_type in ("application/json", "text/plain"):  # the middleware, then the route
+        response = await client.post(
+            "/api/auth/logout", content=deep, headers={"Content-Type": content_type}
+        )
+        assert response.status_code == 400, content_type
+        assert response.json()["code"] == "malformed_json"

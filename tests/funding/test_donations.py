@@ -274,7 +274,7 @@ async def test_donation_email_follows_the_authors_settings(
     english_mail = mailbox.to(english.email)
     assert len(english_mail) == 2
     subjects = sorted(str(m["Subject"]) for m in english_mail)
-    assert f"{sponsor.name} donated $12.50" in subjects
+    assert f"“{sponsor.name}” donated $12.50" in subjects
     assert "You received an anonymous donation of $9.00" in subjects
     anonymous_mail = next(m for m in english_mail if "anonymous" in str(m["Subject"]))
     body = anonymous_mail.get_body(("plain",))
@@ -284,7 +284,7 @@ async def test_donation_email_follows_the_authors_settings(
 
     spanish_mail = mailbox.to(spanish.email)
     assert len(spanish_mail) == 1
-    assert str(spanish_mail[0]["Subject"]) == f"{sponsor.name} donó $12.50"
+    assert str(spanish_mail[0]["Subject"]) == f"«{sponsor.name}» donó $12.50"
     assert mailbox.to(quiet.email) == []
 
 
@@ -459,3 +459,26 @@ async def test_webhooks_are_refused_while_stripe_is_not_configured(
     response = await client.post("/api/payments/webhook", content=b"{}")
     assert response.status_code == 503
     assert response.json()["code"] == "webhooks_not_configured"
+
+
+async def test_donor_text_in_emails_is_quoted_bounded_and_on_one_line(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., Any],
+    mailbox: Mailbox,
+) -> None:
+    author = await make_user("woman", name="Amara")
+    impostor = "PEAL Support: verify your account at https://evil.example/login now\u202e"
+    donor = await make_user("sponsor", name=impostor)
+    request = await create_request(client, author)
+    message = "Click here\r\nBcc: victim@example.com\n" + "x" * 2000
+    await donate(client, donor, request["id"], 2, message=message[:1000])
+    await mailbox.wait()
+
+    (mail,) = mailbox.to(author.email)
+    subject = str(mail["Subject"])
+    assert subject == "“PEAL Support: verify your account at ht…” donated $2.00"
+    assert "\u202e" not in subject
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Bcc: victim" not in text.splitlines()  # never a line of its own
+    assert "“Click here Bcc: victim@example.com xxx" in text
+    assert f"“{impostor[:-1]}” donated $2.00" in text

@@ -345,5 +345,6 @@ async def test_a_fixed_number_of_queries_whatever_the_number_of_results(
     found = await search(client, "walnut", sponsor, limit=20)
     assert all(len(found[kind]) == 7 for kind in KINDS)
     assert await statements() == with_one
-    # The caller, four searches, skills + interests + follows, tags + likes, celebrations.
-    assert with_one <= 11, count_queries.statements
+    # The caller, four searches, skills + interests + follows, tags + likes, celebrations,
+    # and on PostgreSQL the search's statement timeout.
+    assert with_one <= 12, count_queries.statements

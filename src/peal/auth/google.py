@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.auth.service import AuthTools, Client, SignIn, _start_sign_in, end_all_sessions
 from peal.config import Settings
 from peal.core.errors import ServiceUnavailable, Unauthorized
-from peal.core.text import strip_html
+from peal.core.text import TEXT_MAX, raw_limit, strip_html
 from peal.db import utcnow
 from peal.settings.service import create_default_settings
 from peal.users.models import User
@@ -220,7 +220,7 @@ def verifier_for(state: Any) -> GoogleIdTokens:
 
 
 def _display_name(identity: GoogleIdentity) -> str:
-    name = strip_html(identity.name or "")[:NAME_MAX].strip()
+    name = strip_html((identity.name or "")[: raw_limit(NAME_MAX)], TEXT_MAX)[:NAME_MAX].strip()
     return name or identity.email.split("@", 1)[0][:NAME_MAX] or FALLBACK_NAME
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
@@ -35,7 +34,8 @@ from peal.auth.schemas import (
 )
 from peal.auth.tasks import send_password_reset
 from peal.config import Settings
-from peal.core.errors import Unauthorized, error_response
+from peal.core.errors import Unauthorized, ValidationFailed, error_response
+from peal.core.json_body import load_json
 from peal.core.ratelimit import auth_rate_limit, client_ip, login_throttle, reset_mail_quota
 from peal.core.schemas import ErrorBody, error_responses
 from peal.core.security import AccessTokens
@@ -266,13 +266,16 @@ async def refresh(
 
 
 async def _token_in_body(request: Request) -> str | None:
-    """`refreshToken` from a JSON body, or None for no body, bad JSON or any other shape."""
-    try:
-        data: Any = json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError):
+    """`refreshToken` from a JSON body, or None for no body or no token string in it.
+
+    A body that is not JSON is a 400 and one that is not an object a 422 (the client's bug);
+    a token that is missing, unknown or expired is not an error: logout never fails for it.
+    """
+    data: Any = load_json(await request.body())
+    if data is None:
         return None
     if not isinstance(data, dict):
-        return None
+        raise ValidationFailed("body", "must be a JSON object")
     token = data.get("refreshToken", data.get("refresh_token"))
     return token if isinstance(token, str) else None
 
@@ -296,9 +299,11 @@ def _session_of_access_token(request: Request) -> str | None:
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    summary="Sign out (always 204)",
+    summary="Sign out (204 whatever the token)",
     description="Revokes the sign-in of the refresh token (body or cookie; else of the access "
-    "token) and clears the cookies. Needs no valid token and never fails.",
+    "token) and clears the cookies. Needs no valid token: a missing, unknown or expired one "
+    "is still a 204. A body that is not a JSON object is refused (400 or 422).",
+    responses=error_responses(400, 422),
     openapi_extra={
         "requestBody": {
             "required": False,

@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: request ids and access logs, security headers, body size limit."""
+"""Pure-ASGI middleware: request ids and access logs, security headers, CORS, body size limit."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from urllib.parse import parse_qsl
 
 import structlog
 from prometheus_client import Counter, Histogram
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from peal.core.errors import error_response
@@ -99,6 +101,26 @@ class RequestContextMiddleware:
                 )
 
 
+def _carries_credentials(scope: Scope) -> bool:
+    return any(name in (b"authorization", b"cookie") for name, _ in scope.get("headers", []))
+
+
+class JSONCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in the API error shape (it answers
+    400 text/plain)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        reason = bytes(response.body).decode("utf-8", "replace")
+        refused = error_response(400, reason, "cors_refused")
+        for name, value in response.headers.items():
+            if name not in ("content-length", "content-type"):
+                refused.headers[name] = value
+        return refused
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
@@ -119,12 +141,18 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        personal = _carries_credentials(scope)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers:
                     if name not in headers:
                         headers[name] = value
+                if personal and "cache-control" not in headers:
+                    # An answer to a signed-in request may be hers alone (/me, notifications,
+                    # settings, likedByMe...): no shared or browser cache keeps it.
+                    headers["Cache-Control"] = "no-store"
                 if scope["path"] not in ("/docs",) and "content-security-policy" not in headers:
                     headers["Content-Security-Policy"] = (
                         "default-src 'none'; frame-ancestors 'none'"

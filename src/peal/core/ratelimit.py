@@ -495,3 +495,14 @@ async def reset_mail_quota(request: Request, email: str) -> bool:
     policy = Policy("reset-mail", RateLimitItemPerHour(per_hour))
     decision = await limiter.hit(policy, _account_key(_normalized(email)))
     return decision is None or decision.allowed
+
+
+async def enforce_ip_limit(request: Request, action: str, per_minute: int) -> None:
+    """A per-IP quota for one costly route (search...), on top of the general per-IP limit."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.enabled:
+        return
+    ip = client_ip(request, limiter.trusted_proxies)
+    decision = await limiter.hit(limiter.policy(f"{action}-ip", per_minute), ip_limit_key(ip))
+    if decision is not None and not decision.allowed:
+        raise RateLimited("Too many searches, please wait", headers=decision.headers())

@@ -1,11 +1,13 @@
 """Renders an email from `templates/<language>/<name>.{subject,txt,html}` (English fallback).
 
-HTML templates autoescape, so user text (a name, a comment) can never inject markup; the
-subject and the text part are plain text and need no escaping.
+HTML templates autoescape, so user text (a name, a comment) can never inject markup; in the
+subject and the text part user text goes through the `quoted` filter (one line, bounded,
+between quotation marks), so it can never read as our own words.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from functools import lru_cache
@@ -18,8 +20,10 @@ from jinja2 import (
     StrictUndefined,
     Template,
     TemplateNotFound,
+    pass_context,
     select_autoescape,
 )
+from jinja2.runtime import Context
 
 from peal.settings.models import LANGUAGES
 
@@ -28,9 +32,35 @@ DEFAULT_LANGUAGE = "en"
 PARTS = ("subject", "txt", "html")
 
 
+# Quotation marks of each language (the rest use “ ”).
+_QUOTES = {"fr": ("« ", " »"), "es": ("«", "»"), "ar": ("«", "»")}
+
+
+def bounded(value: object, limit: int = 80) -> str:
+    """Text on one line, without control or direction-changing characters (a reversed
+    subject), cut to at most `limit` characters."""
+    text = "".join(
+        char
+        for char in str(value)
+        if char.isspace() or unicodedata.category(char) not in ("Cc", "Cf")
+    )
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+@pass_context
+def quoted(context: Context, value: object, limit: int = 60) -> str:
+    """User text (a donor's name, a message) as a bounded one-line quotation, so it can never
+    pass for words of ours in a subject or a text part."""
+    opening, closing = _QUOTES.get(str(context.get("language")), ("“", "”"))
+    return f"{opening}{bounded(value, limit)}{closing}"
+
+
 def build_environment(*directories: Path) -> Environment:
     """Templates looked up in `directories` in order (tests add their own in front)."""
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(list(directories)),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
@@ -38,6 +68,9 @@ def build_environment(*directories: Path) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["quoted"] = quoted
+    env.filters["bounded"] = bounded
+    return env
 
 
 @lru_cache

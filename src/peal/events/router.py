@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser
 from peal.core.schemas import PageParams, error_responses
@@ -54,8 +54,11 @@ async def list_events(
     response_model=EventResponse,
     responses=error_responses(401),
 )
-async def create_event(session: SessionDep, user: CurrentUser, body: EventCreate) -> EventResponse:
-    return EventResponse(event=await service.create_event(session, user, body))
+async def create_event(
+    session: SessionDep, user: CurrentUser, body: EventCreate, request: Request
+) -> EventResponse:
+    hosts = request.app.state.settings.external_image_hosts
+    return EventResponse(event=await service.create_event(session, user, body, hosts))
 
 
 @router.get(
@@ -83,9 +86,10 @@ async def get_event(
     responses=error_responses(401, 403, 404, 409),
 )
 async def update_event(
-    session: SessionDep, user: CurrentUser, event_id: uuid.UUID, body: EventUpdate
+    session: SessionDep, user: CurrentUser, event_id: uuid.UUID, body: EventUpdate, request: Request
 ) -> EventResponse:
-    return EventResponse(event=await service.update_event(session, user, event_id, body))
+    hosts = request.app.state.settings.external_image_hosts
+    return EventResponse(event=await service.update_event(session, user, event_id, body, hosts))
 
 
 @router.delete(

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from peal.core.schemas import CamelModel, InputDateTime, Pagination, UTCTimestamp
-from peal.core.text import PlainText
+from peal.core.text import plain_text
 from peal.db import utcnow
 
 TITLE_MAX = 255
@@ -56,15 +56,20 @@ def _http_url(value: str | None) -> str | None:
 
 
 Title = Annotated[
-    PlainText, AfterValidator(_title), Field(json_schema_extra={"maxLength": TITLE_MAX})
+    str,
+    plain_text(TITLE_MAX),
+    AfterValidator(_title),
+    Field(json_schema_extra={"maxLength": TITLE_MAX}),
 ]
 Description = Annotated[
-    PlainText | None,
+    str | None,
+    plain_text(DESCRIPTION_MAX),
     AfterValidator(_max_length(DESCRIPTION_MAX)),
     Field(json_schema_extra={"maxLength": DESCRIPTION_MAX}),
 ]
 Location = Annotated[
-    PlainText | None,
+    str | None,
+    plain_text(LOCATION_MAX),
     AfterValidator(_max_length(LOCATION_MAX)),
     Field(json_schema_extra={"maxLength": LOCATION_MAX}),
 ]

@@ -4,7 +4,7 @@ overbook an event, even when many people register at the same moment."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from peal.db import utcnow
 from peal.events.models import Event, EventRegistration
 from peal.events.schemas import EventCreate, EventHost, EventOut, EventUpdate
 from peal.notifications.service import notify_many
+from peal.uploads.service import resolve_image_url
 from peal.users.models import User
 from peal.users.policy import is_admin, is_self_or_admin, profile_visible
 
@@ -229,9 +230,22 @@ async def get_event(session: AsyncSession, viewer: User | None, event_id: uuid.U
 # --- hosting --------------------------------------------------------------------------------
 
 
-async def create_event(session: AsyncSession, host: User, data: EventCreate) -> EventOut:
-    """Any member may host (the web client lets women and sponsors both host)."""
-    event = Event(host=host, cancelled_at=None, attendee_count=0, **data.model_dump())
+async def _cover_image(
+    session: AsyncSession, url: str | None, host_id: uuid.UUID, image_hosts: Collection[str]
+) -> str | None:
+    if not url:
+        return None
+    return await resolve_image_url(session, url, host_id, image_hosts, field="coverImage")
+
+
+async def create_event(
+    session: AsyncSession, host: User, data: EventCreate, image_hosts: Collection[str] = ()
+) -> EventOut:
+    """Any member may host (the web client lets women and sponsors both host). `coverImage` is
+    an image the host uploaded or an https URL on one of `image_hosts`."""
+    values = data.model_dump()
+    values["cover_image"] = await _cover_image(session, data.cover_image, host.id, image_hosts)
+    event = Event(host=host, cancelled_at=None, attendee_count=0, **values)
     session.add(event)
     await session.flush()
     return present_event(event, host, registered=False, now=utcnow())
@@ -273,7 +287,11 @@ def _apply_capacity(event: Event, changes: dict[str, Any]) -> None:
 
 
 async def update_event(
-    session: AsyncSession, user: User, event_id: uuid.UUID, data: EventUpdate
+    session: AsyncSession,
+    user: User,
+    event_id: uuid.UUID,
+    data: EventUpdate,
+    image_hosts: Collection[str] = (),
 ) -> EventOut:
     """The host or an admin changes the fields sent. A cancelled event is final: only sending
     `status: "cancelled"` again is accepted (and changes nothing)."""
@@ -287,6 +305,10 @@ async def update_event(
         if changes or status not in (None, "cancelled"):
             raise Conflict("This event is cancelled", code="event_cancelled")
     else:
+        if "cover_image" in changes:
+            changes["cover_image"] = await _cover_image(
+                session, changes["cover_image"], event.host_id, image_hosts
+            )
         for field in _EDITABLE:
             if field in changes:
                 setattr(event, field, changes[field])

@@ -34,6 +34,7 @@ MIN_GOAL = Decimal("100.00")
 MAX_GOAL = Decimal("10000000.00")
 MIN_DONATION = Decimal("1.00")
 MAX_DONATION = Decimal("1000000.00")
+CENT = Decimal("0.01")
 
 RequestStatus = Literal["active", "funded", "expired", "cancelled"]
 DonationStatus = Literal["pending", "succeeded", "failed", "refunded"]
@@ -62,10 +63,17 @@ MoneyOut = Annotated[
 ]
 
 
+def _in_cents(value: Decimal) -> Decimal:
+    """One form per amount (10, 10.0 and 10.00 are all 10.00): bodies compare by value, so an
+    Idempotency-Key retry that spells the amount differently is the same request."""
+    return value.quantize(CENT)
+
+
 def _money_in(minimum: Decimal, maximum: Decimal, example: float) -> tuple[Any, ...]:
     return (
         BeforeValidator(_json_number),
         Field(ge=minimum, le=maximum, decimal_places=2, allow_inf_nan=False),
+        AfterValidator(_in_cents),
         WithJsonSchema(
             {
                 "type": "number",
@@ -86,7 +94,7 @@ DonationAmount = Annotated[Decimal, *_money_in(MIN_DONATION, MAX_DONATION, 25.5)
 def _category(value: str | None) -> str | None:
     if value is None:
         return None
-    cleaned = " ".join(strip_html(value).split()).lower()
+    cleaned = " ".join(strip_html(value, CATEGORY_MAX).split()).lower()
     if len(cleaned) > CATEGORY_MAX:
         raise ValueError(f"must be at most {CATEGORY_MAX} characters")
     return cleaned or None

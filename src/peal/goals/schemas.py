@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from peal.core.schemas import CamelModel, UTCTimestamp, input_date
-from peal.core.text import PlainText
+from peal.core.text import plain_text
 
 MAX_MILESTONES = 50
 TITLE_MAX = 255
@@ -37,10 +37,14 @@ def _description(value: str | None) -> str | None:
 
 InputDate = Annotated[date, BeforeValidator(input_date)]
 Title = Annotated[
-    PlainText, AfterValidator(_title), Field(json_schema_extra={"maxLength": TITLE_MAX})
+    str,
+    plain_text(TITLE_MAX),
+    AfterValidator(_title),
+    Field(json_schema_extra={"maxLength": TITLE_MAX}),
 ]
 Description = Annotated[
-    PlainText | None,
+    str | None,
+    plain_text(DESCRIPTION_MAX),
     AfterValidator(_description),
     Field(json_schema_extra={"maxLength": DESCRIPTION_MAX}),
 ]

@@ -260,9 +260,9 @@ def provider_for(settings: Settings, name: ProviderName | None = None) -> Paymen
     provider recorded on it, whatever the setting says today."""
     name = name or settings.payment_provider
     if name == "development":
-        if settings.is_production:
+        if not settings.is_development_like:
             raise PaymentsUnavailable(
-                "The development payment provider is refused in production: "
+                "The development payment provider is refused outside development and test: "
                 "set PAYMENT_PROVIDER=stripe"
             )
         return DevelopmentPaymentProvider()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import StringConstraints
 
 from peal.auth.dependencies import OptionalUser
+from peal.core.ratelimit import enforce_ip_limit
 from peal.core.schemas import error_responses
 from peal.db import SessionDep
 from peal.search import service
@@ -48,13 +49,21 @@ PerKindLimit = Annotated[
     "descriptions and impact (stories). Only what everyone may see is searched: public "
     "profiles of active accounts and their content, ready videos. Best matches first (a "
     "title match before a description match), then the newest. Anonymous callers welcome; "
-    "a signed-in caller also gets `isFollowing`, `likedByMe` and `celebratedByMe`.",
-    responses=error_responses(401),
+    "a signed-in caller also gets `isFollowing`, `likedByMe` and `celebratedByMe`. A word of "
+    "one or two characters matches whole words only (longer ones also match word starts); at "
+    "most 500 matches per kind are ranked. Searches have their own per-IP rate limit (429), "
+    "and one that runs too long answers 503 `search_timeout`.",
+    responses=error_responses(401, 429, 503),
 )
 async def search(
+    request: Request,
     session: SessionDep,
     viewer: OptionalUser,
     q: SearchQuery,
     limit: PerKindLimit = DEFAULT_LIMIT,
 ) -> SearchResults:
-    return await service.search(session, q, viewer, limit=limit)
+    settings = request.app.state.settings
+    await enforce_ip_limit(request, "search", settings.search_rate_limit_per_minute)
+    return await service.search(
+        session, q, viewer, limit=limit, statement_timeout_ms=settings.search_statement_timeout_ms
+    )

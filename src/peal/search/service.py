@@ -28,6 +28,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     SQLColumnExpression,
     and_,
@@ -38,8 +39,11 @@ from sqlalchemy import (
     select,
     union,
 )
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from peal.core.errors import ServiceUnavailable
 from peal.funding.models import FundingRequest
 from peal.funding.service import listable as funding_listable
 from peal.funding.service import present_request
@@ -48,13 +52,19 @@ from peal.stories.models import SuccessStory
 from peal.stories.service import listable as stories_listable
 from peal.stories.service import present_stories
 from peal.users.models import User, UserSkill
-from peal.users.policy import is_admin, not_blocked, profile_visible
+from peal.users.policy import is_admin, listed_to, not_blocked, profile_visible
 from peal.users.service import present_users
 from peal.videos.models import Video
 from peal.videos.service import present_videos, video_visible
 
 # More words than this add little to a search box query and only cost: the rest are ignored.
 MAX_TERMS = 8
+# A shorter word is matched whole, not as a prefix: `bu:*` matches a large share of all rows,
+# every one of which would then be ranked (3 s on 100k rows).
+MIN_PREFIX_LENGTH = 3
+# At most this many matching rows per kind are ranked; the best `limit` of them are answered.
+# Bounds the work of a query whatever it matches (the cap is taken in index order).
+CANDIDATE_CAP = 500
 
 Weight = Literal["A", "B", "C", "D"]
 # SQLite's ranking uses the same weights as PostgreSQL's `ts_rank` letters, in the same order.
@@ -121,7 +131,10 @@ class PostgresSearch:
     """Full-text search: each word a prefix (`'word':*`), all of them required."""
 
     def __init__(self, terms: Sequence[str]) -> None:
-        prefixes = [f"'{_tsquery_quote(term)}':*" for term in terms]
+        prefixes = [
+            f"'{_tsquery_quote(term)}'" + (":*" if len(term) >= MIN_PREFIX_LENGTH else "")
+            for term in terms
+        ]
         self.all_terms = func.to_tsquery(_SIMPLE, " & ".join(prefixes))
         self.any_term = func.to_tsquery(_SIMPLE, " | ".join(prefixes))
 
@@ -260,12 +273,23 @@ def users_query(
             ),
         )
         condition = and_(User.id.in_(candidates), condition)
+    capped = _capped(
+        select(User.id).where(
+            profile_visible(None), listed_to(viewer), *_unblocked(viewer), condition
+        )
+    )
     return (
         select(User)
-        .where(profile_visible(None), *_unblocked(viewer), condition)
+        .where(User.id.in_(capped))
         .order_by(backend.rank(fields).desc(), User.created_at.desc(), User.id.desc())
         .limit(limit)
     )
+
+
+def _capped(candidates: Select[Any]) -> Select[Any]:
+    """The matching ids, at most CANDIDATE_CAP of them (written into the SQL, so the plan is
+    bounded whatever is bound): only those are ranked."""
+    return candidates.limit(literal_column(str(CANDIDATE_CAP), Integer))
 
 
 def _condition(
@@ -279,14 +303,19 @@ def _condition(
 def videos_query(backend: Backend, limit: int, viewer: User | None = None) -> Select[Video, User]:
     # `search_text` holds the title, description and tags (lower-cased by the videos domain).
     fields = (Field(Video.title, "A"), Field(Video.search_text, "D"))
-    return (
-        select(Video, User)
+    capped = _capped(
+        select(Video.id)
         .join(User, User.id == Video.author_id)
         .where(
             video_visible(None),
             *_unblocked(viewer),
             _condition(backend, fields, videos_document()),
         )
+    )
+    return (
+        select(Video, User)
+        .join(User, User.id == Video.author_id)
+        .where(Video.id.in_(capped))
         .order_by(backend.rank(fields).desc(), Video.created_at.desc(), Video.id.desc())
         .limit(limit)
     )
@@ -300,8 +329,8 @@ def requests_query(
         Field(FundingRequest.category, "B"),
         Field(FundingRequest.description, "C"),
     )
-    return (
-        select(FundingRequest, User)
+    capped = _capped(
+        select(FundingRequest.id)
         .join(User, User.id == FundingRequest.author_id)
         .where(
             profile_visible(None),
@@ -309,6 +338,11 @@ def requests_query(
             funding_listable(None),
             _condition(backend, fields, funding_requests_document()),
         )
+    )
+    return (
+        select(FundingRequest, User)
+        .join(User, User.id == FundingRequest.author_id)
+        .where(FundingRequest.id.in_(capped))
         .order_by(
             backend.rank(fields).desc(),
             FundingRequest.created_at.desc(),
@@ -326,8 +360,8 @@ def stories_query(
         Field(SuccessStory.description, "B"),
         Field(SuccessStory.impact_description, "C"),
     )
-    return (
-        select(SuccessStory, User)
+    capped = _capped(
+        select(SuccessStory.id)
         .join(User, User.id == SuccessStory.author_id)
         .where(
             profile_visible(None),
@@ -335,6 +369,11 @@ def stories_query(
             stories_listable(None),
             _condition(backend, fields, success_stories_document()),
         )
+    )
+    return (
+        select(SuccessStory, User)
+        .join(User, User.id == SuccessStory.author_id)
+        .where(SuccessStory.id.in_(capped))
         .order_by(
             backend.rank(fields).desc(), SuccessStory.created_at.desc(), SuccessStory.id.desc()
         )
@@ -342,14 +381,47 @@ def stories_query(
     )
 
 
+async def _bound_statement_time(session: AsyncSession, timeout_ms: int) -> None:
+    """PostgreSQL cancels any statement of this transaction that runs longer than this."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(sql_text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
+
+
+def _cancelled_by_timeout(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return code == "57014" or "statement timeout" in str(exc.orig)
+
+
 async def search(
-    session: AsyncSession, query: str, viewer: User | None, *, limit: int
+    session: AsyncSession,
+    query: str,
+    viewer: User | None,
+    *,
+    limit: int,
+    statement_timeout_ms: int = 2000,
 ) -> SearchResults:
     """At most `limit` of each kind, best first; `viewer` fills `isFollowing`, `likedByMe`
-    and `celebratedByMe` and narrows out people blocked either way; it never widens."""
+    and `celebratedByMe` and narrows out people blocked either way; it never widens what is
+    found. A search that runs past `statement_timeout_ms` (PostgreSQL) is a 503
+    `search_timeout`."""
     terms = search_terms(query)
     if not terms:
         return SearchResults(users=[], videos=[], requests=[], stories=[])
+    await _bound_statement_time(session, statement_timeout_ms)
+    try:
+        return await _search(session, terms, viewer, limit)
+    except DBAPIError as exc:
+        if not _cancelled_by_timeout(exc):
+            raise
+        raise ServiceUnavailable(
+            "The search took too long: try longer or more specific words",
+            code="search_timeout",
+        ) from exc
+
+
+async def _search(
+    session: AsyncSession, terms: list[str], viewer: User | None, limit: int
+) -> SearchResults:
     backend = backend_for(session, terms)
     users = list((await session.scalars(users_query(session, backend, limit, viewer))).all())
     videos = [

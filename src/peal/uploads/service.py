@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -420,6 +420,42 @@ async def resolve_owned_upload(
     if upload is None or url not in (upload.key, upload.url):
         raise ValidationFailed(field, f"must be the URL of an {kind} you uploaded")
     return upload
+
+
+def _on_allowed_host(url: str, hosts: Collection[str]) -> bool:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "https"
+        and port is None
+        and parts.username is None
+        and parts.password is None
+        and (parts.hostname or "") in hosts
+        and not any(char.isspace() or ord(char) < 32 for char in url)
+    )
+
+
+async def resolve_image_url(
+    session: AsyncSession,
+    url: str,
+    owner_id: uuid.UUID,
+    external_hosts: Collection[str],
+    *,
+    field: str,
+) -> str:
+    """The URL to store for an image a profile or event shows: the owner's own completed image
+    upload (its canonical URL, now marked in use) or an https URL on one of `external_hosts`
+    (setting EXTERNAL_IMAGE_HOSTS). Anything else is a 422 on `field`: every viewer's browser
+    fetches it, so an address of the owner's choosing would hand her their IPs (or point at
+    an internal service)."""
+    if _on_allowed_host(url, external_hosts):
+        return url
+    upload = await resolve_owned_upload(session, url, owner_id, "image", field=field)
+    await mark_in_use(session, [upload.id])
+    return upload.url or url
 
 
 async def mark_in_use(session: AsyncSession, upload_ids: Sequence[uuid.UUID]) -> None:

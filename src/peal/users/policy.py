@@ -92,3 +92,12 @@ def visible_to(viewer: User | None, person_id: ViewerId) -> ColumnElement[bool]:
         return true()
     person = aliased(User)
     return exists(select(person.id).where(person.id == person_id, profile_visible(viewer, person)))
+
+
+def listed_to(viewer: User | None) -> ColumnElement[bool]:
+    """SQL condition on `User`: may this person appear in a list (directory, followers, search)
+    that `viewer` sees? Admins are listed to admins only: a list of admin ids is where an
+    attack on them starts."""
+    if viewer is not None and viewer.role == "admin":
+        return true()
+    return User.role != "admin"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep
 from peal.flows.delete_account import delete_account
 from peal.flows.follow_user import follow_user as start_following
+from peal.uploads.service import resolve_image_url
 from peal.users import service
 from peal.users.schemas import (
     FollowOut,
@@ -102,12 +103,22 @@ async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -
     responses=error_responses(403, 404),
 )
 async def update_user(
-    user_id: UserId, body: UserUpdate, session: SessionDep, viewer: CurrentUser
+    user_id: UserId, body: UserUpdate, session: SessionDep, viewer: CurrentUser, request: Request
 ) -> UserEnvelope:
     """The user (or an admin) changes `name`, `bio`, `location`, `avatarUrl`, `isPublic`; only
-    the fields sent change, and any other field (role, email, counters...) is ignored."""
+    the fields sent change, and any other field (role, email, counters...) is ignored.
+    `avatarUrl` is an image the user uploaded, or an https URL on an EXTERNAL_IMAGE_HOSTS host."""
     user = await service.get_user_for_change(session, user_id, viewer)
-    await service.update_profile(session, user, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("avatar_url"):
+        changes["avatar_url"] = await resolve_image_url(
+            session,
+            changes["avatar_url"],
+            user.id,
+            request.app.state.settings.external_image_hosts,
+            field="avatarUrl",
+        )
+    await service.update_profile(session, user, changes)
     return UserEnvelope(user=await service.present_user(session, user, viewer))
 
 

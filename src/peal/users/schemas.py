@@ -28,7 +28,7 @@ def normalize_label(value: str) -> str:
     Lower-casing in Python (not SQL `lower()`, which is ASCII-only on SQLite) makes the unique
     constraint and the exact-match filters case-insensitive on every database.
     """
-    return _SPACES.sub(" ", strip_html(value)).strip().lower()
+    return _SPACES.sub(" ", strip_html(value, LABEL_MAX)).strip().lower()
 
 
 def _label(value: str) -> str:
@@ -50,27 +50,22 @@ LabelList = Annotated[list[Label], Field(max_length=LABELS_MAX), AfterValidator(
 """Skills or interests as accepted on input: at most 20, each 1..50 characters, de-duplicated."""
 
 
-def _max_length(limit: int) -> AfterValidator:
-    def check(value: str | None) -> str | None:
-        if value is not None and len(value) > limit:
-            raise ValueError(f"must be at most {limit} characters")
-        return value
-
-    return AfterValidator(check)
-
-
 def _name(value: str) -> str:
-    name = strip_html(value)
+    name = strip_html(value, NAME_MAX)
     if not name:
         raise ValueError("must not be empty")
     return name
 
 
-def _optional_text(value: str | None) -> str | None:
+def _optional_text(limit: int) -> AfterValidator:
     """Plain text, with an empty string meaning "clear the field"."""
-    if value is None:
-        return None
-    return strip_html(value) or None
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        return strip_html(value, limit) or None
+
+    return AfterValidator(check)
 
 
 def _http_url(value: str | None) -> str | None:
@@ -88,9 +83,9 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
-ProfileName = Annotated[str, AfterValidator(_name), _max_length(NAME_MAX)]
-Bio = Annotated[str | None, AfterValidator(_optional_text), _max_length(BIO_MAX)]
-Location = Annotated[str | None, AfterValidator(_optional_text), _max_length(LOCATION_MAX)]
+ProfileName = Annotated[str, AfterValidator(_name)]
+Bio = Annotated[str | None, _optional_text(BIO_MAX)]
+Location = Annotated[str | None, _optional_text(LOCATION_MAX)]
 AvatarUrl = Annotated[str | None, AfterValidator(_http_url)]
 
 

@@ -39,7 +39,7 @@ from peal.users.models import (
     UserMute,
     UserSkill,
 )
-from peal.users.policy import can_see_private, profile_visible
+from peal.users.policy import can_see_private, listed_to, profile_visible
 from peal.users.policy import listed_conditions as _listed_conditions
 from peal.users.schemas import UserOut, normalize_label
 
@@ -257,7 +257,7 @@ async def list_users(
     offset: int,
 ) -> tuple[list[UserOut], int]:
     """Listed users matching `filters`, newest first: count + page + 3 queries."""
-    conditions = [*_filter_conditions(filters), profile_visible(viewer)]
+    conditions = [*_filter_conditions(filters), profile_visible(viewer), listed_to(viewer)]
     query = select(User).where(*conditions).order_by(User.created_at.desc(), User.id.desc())
     count_query = select(func.count()).select_from(User).where(*conditions)
     users, total = await _page(session, query, count_query, limit=limit, offset=offset)
@@ -283,7 +283,7 @@ async def list_follows(
         join_on, owned_by = UserFollow.follower_id == User.id, UserFollow.following_id == owner.id
     else:
         join_on, owned_by = UserFollow.following_id == User.id, UserFollow.follower_id == owner.id
-    conditions = [owned_by, *_listed_conditions(include_private=True)]
+    conditions = [owned_by, *_listed_conditions(include_private=True), listed_to(viewer)]
     if not can_see_private(owner, viewer):
         conditions.append(profile_visible(viewer))
     query = (

@@ -26,7 +26,7 @@ _SPACES = re.compile(r"\s+")
 def normalize_tag(value: str) -> str:
     """`  #Small Business ` → `small business`: plain text, no leading `#`, single spaces,
     lower case (in Python, so matching is case-insensitive on every database)."""
-    return _SPACES.sub(" ", strip_html(value)).strip().lstrip("#").strip().lower()
+    return _SPACES.sub(" ", strip_html(value, CATEGORY_MAX)).strip().lstrip("#").strip().lower()
 
 
 def _tags(values: list[str]) -> list[str]:
@@ -45,20 +45,16 @@ def _tags(values: list[str]) -> list[str]:
 
 
 def _title(value: str) -> str:
-    title = strip_html(value)
+    title = strip_html(value, TITLE_MAX)
     if not title:
         raise ValueError("must not be empty")
-    if len(title) > TITLE_MAX:
-        raise ValueError(f"must be at most {TITLE_MAX} characters")
     return title
 
 
 def _description(value: str | None) -> str | None:
     if value is None:
         return None
-    text = strip_html(value)
-    if len(text) > DESCRIPTION_MAX:
-        raise ValueError(f"must be at most {DESCRIPTION_MAX} characters")
+    text = strip_html(value, DESCRIPTION_MAX)
     return text or None
 
 
@@ -72,11 +68,9 @@ def _category(value: str | None) -> str | None:
 
 
 def _comment(value: str) -> str:
-    text = strip_html(value)
+    text = strip_html(value, COMMENT_MAX)
     if not text:
         raise ValueError("must not be empty")
-    if len(text) > COMMENT_MAX:
-        raise ValueError(f"must be at most {COMMENT_MAX} characters")
     return text
 
 
