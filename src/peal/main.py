@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from peal import __version__
-from peal.auth.dependencies import CSRF_HEADER
+from peal.auth.dependencies import CSRF_HEADER, current_user, optional_user
 from peal.auth.router import router as auth_router
 from peal.config import Settings, get_settings
-from peal.core.errors import install_error_handlers
+from peal.core.errors import install_error_handlers, refuse_shadowed_methods
 from peal.core.logging import configure_logging
 from peal.core.middleware import (
     BodySizeLimitMiddleware,
@@ -20,6 +20,7 @@ from peal.core.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from peal.core.openapi import install_openapi
 from peal.core.ratelimit import RateLimiter, RateLimitMiddleware
 from peal.core.redis_client import create_redis
 from peal.core.security import AccessTokens, PasswordHashing
@@ -130,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    refuse_shadowed_methods(app)
+    install_openapi(app, required_auth=current_user, optional_auth=optional_user)
 
     # Added last = outermost: ids and logs wrap everything, CORS answers preflights early.
     # The local upload route streams up to MAX_VIDEO_UPLOAD_BYTES and enforces its own limit.

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.auth import google, service
@@ -34,7 +36,7 @@ from peal.auth.schemas import (
     VerifyEmailRequest,
 )
 from peal.config import Settings
-from peal.core.errors import Unauthorized, error_response
+from peal.core.errors import BadRequest, Unauthorized, ValidationFailed, error_response
 from peal.core.ratelimit import auth_rate_limit, client_ip
 from peal.core.schemas import ErrorBody, error_responses
 from peal.core.security import AccessTokens
@@ -247,15 +249,23 @@ async def refresh(
 
 
 async def _token_in_body(request: Request) -> str | None:
-    """`refreshToken` from a JSON body, or None for no body, bad JSON or any other shape."""
+    """`refreshToken` from a JSON body, or None for no body. A body that is not a
+    `LogoutRequest` object is refused like anywhere else (malformed JSON 400; `[null, null]`,
+    `{"refreshToken": 5}` 422): the token it names may be unknown, its shape may not be wrong."""
+    raw = await request.body()
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not raw.strip() or (media_type and not media_type.endswith("json")):
+        return None  # no body, or not one sent as JSON: nothing to read a token from
     try:
-        data: Any = json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return None
+        data: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("Malformed JSON body", code="malformed_json") from exc
     if not isinstance(data, dict):
-        return None
-    token = data.get("refreshToken", data.get("refresh_token"))
-    return token if isinstance(token, str) else None
+        raise ValidationFailed("body", "must be a JSON object")
+    try:
+        return LogoutRequest.model_validate(data).refresh_token
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
 
 
 def _session_of_access_token(request: Request) -> str | None:

@@ -14,14 +14,14 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
     WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
-from peal.core.schemas import CamelModel, Pagination, UTCTimestamp, input_date
+from peal.core.schemas import CamelModel, Pagination, UTCTimestamp, input_date, refuse_explicit_null
 from peal.core.text import bounded_text, optional_url, strip_html
 from peal.users.schemas import UserSummary
 
@@ -133,13 +133,7 @@ class FundingRequestUpdate(CamelModel):
     goal_amount: GoalAmount | None = None
     deadline: Deadline | None = None
 
-    @field_validator("title", "description", "goal_amount", "deadline")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # Validators do not run on defaults: this sees only a null actually sent.
-        if value is None:
-            raise ValueError("must not be null")
-        return value
+    _no_null = refuse_explicit_null("title", "description", "goal_amount", "deadline")
 
 
 class DonateBody(CamelModel):
@@ -157,9 +151,25 @@ class DonationIntentBody(DonateBody):
 class ConfirmDonationBody(CamelModel):
     """Name the donation by its id, or by the provider's payment id (`pi_...`)."""
 
+    # One of the two, not null: what `_one_reference` checks, said in the schema.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["donationId"],
+                    "properties": {"donationId": {"type": "string", "format": "uuid"}},
+                },
+                {
+                    "required": ["paymentIntentId"],
+                    "properties": {"paymentIntentId": {"type": "string", "minLength": 1}},
+                },
+            ]
+        }
+    )
+
     donation_id: uuid.UUID | None = Field(default=None, examples=[uuid.UUID(int=9)])
     payment_intent_id: str | None = Field(
-        default=None, max_length=255, examples=["pi_3Q0abcDEF123"]
+        default=None, min_length=1, max_length=255, examples=["pi_3Q0abcDEF123"]
     )
 
     @model_validator(mode="after")

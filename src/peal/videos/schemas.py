@@ -6,10 +6,10 @@ import re
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field
 
-from peal.core.schemas import CamelModel, UTCTimestamp
-from peal.core.text import strip_html
+from peal.core.schemas import CamelModel, UTCTimestamp, refuse_explicit_null
+from peal.core.text import TextBounds, strip_html
 from peal.users.schemas import UserSummary
 
 TITLE_MAX = 255
@@ -89,13 +89,13 @@ def _url(value: str | None) -> str | None:
     return value or None
 
 
-Title = Annotated[str, AfterValidator(_title)]
+Title = Annotated[str, TextBounds(TITLE_MAX, required=True), AfterValidator(_title)]
 Description = Annotated[str | None, AfterValidator(_description)]
 Category = Annotated[str | None, AfterValidator(_category)]
 Tags = Annotated[
     list[Annotated[str, Field(max_length=200)]], Field(max_length=50), AfterValidator(_tags)
 ]
-CommentText = Annotated[str, AfterValidator(_comment)]
+CommentText = Annotated[str, TextBounds(COMMENT_MAX, required=True), AfterValidator(_comment)]
 FileUrl = Annotated[str | None, AfterValidator(_url)]
 
 VideoStatus = Literal["processing", "ready", "failed"]
@@ -162,13 +162,7 @@ class VideoUpdate(CamelModel):
     tags: Tags | None = Field(default=None, examples=[["baking"]])
     thumbnail_url: FileUrl = Field(default=None, examples=[None])
 
-    @field_validator("title", "tags", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # Omitted is fine (unchanged); an explicit null would erase a required field.
-        if value is None:
-            raise ValueError("must not be null")
-        return value
+    _no_null = refuse_explicit_null("title", "tags")
 
 
 class LikeOut(CamelModel):
