@@ -67,7 +67,7 @@ def server_environment(workdir: Path, port: int, database_url: str | None) -> di
     return env
 
 
-def wait_until_up(base_url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def wait_until_up(base_url: str, server: subprocess.Popen[bytes], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -78,7 +78,7 @@ def wait_until_up(base_url: str, server: subprocess.Popen[bytes], timeout: float
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise SystemExit("fuzz: peal serve did not answer /health in time")
+    raise SystemExit(f"fuzz: peal serve did not answer /health with 200 in {timeout:.0f} s")
 
 
 def register_user(base_url: str) -> str:

@@ -40,6 +40,10 @@ def migrate(_args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.port:
+        # The app reads PORT too (PUBLIC_URL follows it when unset): one port for both.
+        os.environ["PORT"] = str(args.port)
+        get_settings.cache_clear()
     settings = get_settings()
     uvicorn.run(
         "peal.main:create_app",

@@ -26,7 +26,13 @@ from peal.core.schemas import Cursor, encode_cursor
 from peal.db import after_commit, utcnow
 from peal.email.service import queue_email
 from peal.funding.models import FundingDonation, FundingRequest
-from peal.funding.schemas import DonateBody, DonationOut, DonationResult, FundingRequestOut
+from peal.funding.schemas import (
+    DEMO_CLIENT_SECRET,
+    DonateBody,
+    DonationOut,
+    DonationResult,
+    FundingRequestOut,
+)
 from peal.funding.service import (
     NO_SYNC,
     get_managed_request,
@@ -104,11 +110,16 @@ async def donate(
     await apply_payment(session, settings, donation.id, payment)
     await session.refresh(donation)
     await session.refresh(request)
+    if provider.name == "development":
+        client_secret: str | None = DEMO_CLIENT_SECRET
+    else:
+        client_secret = payment.client_secret if donation.status == "pending" else None
     return DonationResult(
+        donation_id=donation.id,
         donation=present_donation(donation, donor, donor),
         request=present_request(request, author),
         provider=provider.name,
-        client_secret=payment.client_secret if donation.status == "pending" else None,
+        client_secret=client_secret,
         payment_intent_id=payment.id if provider.name == "stripe" else None,
     )
 

@@ -220,11 +220,24 @@ class FundingRequestEnvelope(CamelModel):
     request: FundingRequestDetail
 
 
+# What the web client reads as "already paid": the development provider settles at once.
+DEMO_CLIENT_SECRET = "demo_mode"  # noqa: S105 - a marker, not a secret
+
+CONFIRMED_MESSAGES = {
+    "succeeded": "Thank you! Your donation has been received.",
+    "pending": "Your payment is still being processed; we will let you know.",
+    "failed": "The payment did not go through; nothing was charged.",
+    "refunded": "This donation was refunded.",
+}
+
+
 class DonationResult(CamelModel):
     """The answer to a donation: the donation, the request as it now stands, and what the
-    client needs to finish paying (`clientSecret` for Stripe Elements; null when the
-    development provider already settled it)."""
+    client needs to finish paying: `donationId` and `paymentIntentId` (for the confirmation),
+    `clientSecret` for Stripe Elements, `"demo_mode"` when the development provider already
+    settled it (null once a Stripe donation is no longer pending)."""
 
+    donation_id: uuid.UUID = Field(examples=[uuid.UUID(int=9)])
     donation: DonationOut
     request: FundingRequestOut
     provider: ProviderName = Field(examples=["stripe"])
@@ -233,8 +246,21 @@ class DonationResult(CamelModel):
 
 
 class ConfirmDonationResult(CamelModel):
+    """`success` is true once the money is received; `message` says where the donation is."""
+
+    success: bool = Field(examples=[True])
+    message: str = Field(examples=[CONFIRMED_MESSAGES["succeeded"]])
     donation: DonationOut
     request: FundingRequestOut
+
+    @classmethod
+    def of(cls, donation: DonationOut, request: FundingRequestOut) -> ConfirmDonationResult:
+        return cls(
+            success=donation.status == "succeeded",
+            message=CONFIRMED_MESSAGES.get(donation.status, CONFIRMED_MESSAGES["pending"]),
+            donation=donation,
+            request=request,
+        )
 
 
 class DonationsEnvelope(CamelModel):

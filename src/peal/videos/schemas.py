@@ -101,6 +101,12 @@ FileUrl = Annotated[str | None, AfterValidator(_url)]
 VideoStatus = Literal["processing", "ready", "failed"]
 
 
+class VideoAuthor(UserSummary):
+    """A video's author as the video modal shows her: the summary and her location."""
+
+    location: str | None = Field(default=None, examples=["Lagos, Nigeria"])
+
+
 class VideoOut(CamelModel):
     """A video as the caller sees it (`likedByMe` is the caller's)."""
 
@@ -116,7 +122,7 @@ class VideoOut(CamelModel):
     tags: list[str] = Field(default_factory=list, examples=[["baking", "small business"]])
     status: VideoStatus = Field(examples=["ready"])
     author_id: uuid.UUID
-    author: UserSummary
+    author: VideoAuthor
     views_count: int = Field(examples=[1520])
     likes_count: int = Field(examples=[312])
     comments_count: int = Field(examples=[27])
