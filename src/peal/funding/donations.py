@@ -35,6 +35,7 @@ from peal.funding.schemas import (
 )
 from peal.funding.service import (
     NO_SYNC,
+    donor_ids,
     get_managed_request,
     get_request,
     present_donation,
@@ -371,20 +372,6 @@ async def mark_funded_if_reached(session: AsyncSession, request: FundingRequest)
     await session.refresh(request)
     await _notify_funded(session, request)
     return True
-
-
-async def donor_ids(session: AsyncSession, request_id: uuid.UUID) -> list[uuid.UUID]:
-    """Everyone whose money is in the request now (anonymous donors included: the news is
-    for them)."""
-    rows = await session.scalars(
-        select(FundingDonation.donor_id)
-        .where(
-            FundingDonation.funding_request_id == request_id,
-            FundingDonation.status == "succeeded",
-        )
-        .distinct()
-    )
-    return list(rows.all())
 
 
 # --- notifications ------------------------------------------------------------------------

@@ -18,9 +18,8 @@ from peal.auth.dependencies import is_admin
 from peal.core.errors import Forbidden, NotFound, ValidationFailed
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
-from peal.funding.donations import donor_ids
 from peal.funding.models import FundingRequest
-from peal.funding.service import rowcount, summary
+from peal.funding.service import donor_ids, rowcount, summary
 from peal.notifications.service import notify, notify_many
 from peal.stories.models import SuccessStory, SuccessStoryCelebration
 from peal.stories.schemas import StoryCreate, StoryOut
