@@ -6,7 +6,7 @@ UV     := $(BIN)/uv
 UV_VERSION := 0.13.9
 PORT   ?= 3000
 
-.PHONY: image smoke run test test-sqlite test-postgres lint format typecheck migrate worker seed bench clean install install-dev lock
+.PHONY: image smoke run test test-sqlite test-postgres fuzz fuzz-ci lint format typecheck migrate worker seed bench clean install install-dev lock
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -43,14 +43,28 @@ seed: $(VENV)/.installed
 	$(BIN)/peal seed
 
 # The suite on SQLite; again on PostgreSQL + Redis when PEAL_TEST_DATABASE_URL and
-# PEAL_TEST_REDIS_URL are set (CI sets both).
+# PEAL_TEST_REDIS_URL are set (CI sets both). Each run ends with the bounded fuzz pass.
 test: $(VENV)/.installed-dev
 	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory fuzz-ci
 	@if [ -n "$$PEAL_TEST_DATABASE_URL" ] && [ -n "$$PEAL_TEST_REDIS_URL" ]; then \
 		$(MAKE) --no-print-directory test-postgres; \
+		$(MAKE) --no-print-directory fuzz-ci FUZZ_DATABASE_URL="$$PEAL_TEST_DATABASE_URL"; \
 	else \
 		echo "PEAL_TEST_DATABASE_URL / PEAL_TEST_REDIS_URL not set: PostgreSQL + Redis run skipped"; \
 	fi
+
+# schemathesis against a live `peal serve` (free port, its own SQLite file or
+# FUZZ_DATABASE_URL, rate limits off, signed in), every check; fails on any failure.
+# `make fuzz` is the long run; FUZZ_ARGS passes more `st run` options (after `--`).
+FUZZ_EXAMPLES ?= 100
+FUZZ_DB = $(if $(FUZZ_DATABASE_URL),--database-url "$(FUZZ_DATABASE_URL)")
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/python scripts/fuzz.py --max-examples $(FUZZ_EXAMPLES) $(FUZZ_DB) $(FUZZ_ARGS)
+
+# The bounded, seeded pass CI runs after each test run: every operation, a few examples each.
+fuzz-ci: $(VENV)/.installed-dev
+	$(BIN)/python scripts/fuzz.py --max-examples 5 --seed 1 $(FUZZ_DB) $(FUZZ_ARGS)
 
 test-sqlite: $(VENV)/.installed-dev
 	PEAL_TEST_TARGET=sqlite $(BIN)/pytest $(PYTEST_ARGS)

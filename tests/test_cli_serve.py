@@ -25,11 +25,15 @@ def test_serve_passes_the_workers_to_uvicorn(
     import uvicorn
 
     seen: dict[str, Any] = {}
+    monkeypatch.setenv("PORT", "3000")  # `serve --port` sets it: restored after the test
     monkeypatch.setattr(uvicorn, "run", lambda *_args, **kwargs: seen.update(kwargs))
     monkeypatch.setattr(cli.os, "cpu_count", lambda: 3)
-    monkeypatch.setattr(
-        cli, "get_settings", lambda: make_settings(redis_url="redis://127.0.0.1:6379/0")
-    )
+
+    def settings() -> Settings:
+        return make_settings(redis_url="redis://127.0.0.1:6379/0")
+
+    settings.cache_clear = lambda: None  # type: ignore[attr-defined]
+    monkeypatch.setattr(cli, "get_settings", settings)
     assert cli.main(["serve", "--port", "3999"]) == 0
     assert seen["workers"] == 3 and seen["port"] == 3999
     assert cli.main(["serve", "--workers", "2"]) == 0

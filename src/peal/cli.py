@@ -49,6 +49,10 @@ def default_workers(settings: Settings) -> int:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.port:
+        # The app reads PORT too (PUBLIC_URL follows it when unset): one port for both.
+        os.environ["PORT"] = str(args.port)
+        get_settings.cache_clear()
     settings = get_settings()
     host = args.host or settings.host
     if settings.uses_published_secret and not is_loopback(host):

@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     port: int = Field(3000, validation_alias=_env("PORT"))
     host: str = Field("127.0.0.1", validation_alias=_env("HOST"))
     frontend_url: str = Field("http://localhost:5173", validation_alias=_env("FRONTEND_URL"))
-    public_url: str = Field("http://localhost:3000", validation_alias=_env("PUBLIC_URL"))
+    # Empty: http://localhost:PORT, so `PORT=3999 make run` hands out URLs on port 3999.
+    public_url: str = Field("", validation_alias=_env("PUBLIC_URL"))
 
     database_url: str = Field(
         "sqlite+aiosqlite:///./peal.db", validation_alias=_env("DATABASE_URL")
@@ -346,6 +347,12 @@ class Settings(BaseSettings):
                     f"{name} must be set to a random value of at least 32 characters "
                     f"when NODE_ENV={self.environment}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _public_url_follows_port(self) -> Settings:
+        if not self.public_url:
+            self.public_url = f"http://localhost:{self.port}"
         return self
 
     @model_validator(mode="after")

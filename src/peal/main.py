@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from peal import __version__
 from peal.admin.router import moderation_router as admin_moderation_router
 from peal.admin.router import router as admin_router
-from peal.auth.dependencies import CSRF_HEADER
+from peal.auth.dependencies import CSRF_HEADER, current_user, optional_user
 from peal.auth.router import router as auth_router
 from peal.config import Settings, get_settings
-from peal.core.errors import install_error_handlers
+from peal.core.errors import install_error_handlers, refuse_shadowed_methods
 from peal.core.json_body import JsonBodyGuardMiddleware
 from peal.core.logging import configure_logging
 from peal.core.middleware import (
@@ -23,6 +23,7 @@ from peal.core.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from peal.core.openapi import install_openapi
 from peal.core.ratelimit import RateLimiter, RateLimitMiddleware
 from peal.core.realtime import set_sink
 from peal.core.redis_client import create_redis
@@ -163,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    refuse_shadowed_methods(app)
+    install_openapi(app, required_auth=current_user, optional_auth=optional_user)
 
     # Innermost: a JSON body is checked (depth, exact numbers) once, after the size limit.
     app.add_middleware(JsonBodyGuardMiddleware)

@@ -54,7 +54,7 @@ async def test_each_field_bounds_its_raw_length_by_its_own_size(
 async def test_deep_nesting_within_the_bound_takes_two_linear_passes(
     register: Register, cleaner_calls: list[int]
 ) -> None:
-    bio = "<div>" * (text.raw_limit(2000) // 5)  # as deep as the bio's raw bound allows
+    bio = "<div>" * (2000 // 5)  # as deep as the bio's raw bound (its maxLength) allows
 
     response = await register(bio=bio)
 

@@ -43,7 +43,10 @@ async def test_a_donation_succeeds_at_once_with_the_development_provider(
     request = await create_request(client, woman, goalAmount=1000)
     result = await donate(client, sponsor, request["id"], 25.5, message="<i>Go</i> for it!")
     assert result["provider"] == "development"
-    assert result["clientSecret"] is None
+    # What the web client reads: "demo_mode" means "already paid", no Stripe step.
+    assert result["clientSecret"] == "demo_mode"
+    assert result["donationId"] == result["donation"]["id"]
+    assert result["paymentIntentId"] is None
     donation = result["donation"]
     assert donation["amount"] == 25.5
     assert donation["status"] == "succeeded"

@@ -234,6 +234,7 @@ async def test_confirmation_asks_stripe_and_counts_once(
     )
     assert early.status_code == 200
     assert early.json()["donation"]["status"] == "pending"
+    assert early.json()["success"] is False
 
     stranger = await make_user("sponsor")
     hidden = await client.post(
@@ -252,6 +253,8 @@ async def test_confirmation_asks_stripe_and_counts_once(
     )
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["donation"]["status"] == "succeeded"
+    assert confirmed.json()["success"] is True
+    assert confirmed.json()["message"]
     assert confirmed.json()["request"]["currentAmount"] == 40
     # Confirmed again, then the webhook arrives: still counted once.
     await client.post(
@@ -480,3 +483,39 @@ async def test_funded_flips_once_when_webhooks_cross_the_goal(
     assert detail["progress"] == 1
     assert await count_notifications(app, "request_funded") == 3  # the author and two donors
     assert json.dumps(detail).count("funded") == 1
+
+
+async def test_the_web_clients_stripe_flow_confirms_with_the_fields_it_reads(
+    client: httpx.AsyncClient,
+    woman: AuthedUser,
+    sponsor: AuthedUser,
+    stripe: FakeStripe,
+) -> None:
+    """The client posts create-donation-intent, pays with `clientSecret`, then confirms with
+    the top-level `donationId` and `paymentIntentId` and reads `success`, `message` and
+    `donation {id, amount, requestId}`."""
+    request = await create_request(client, woman, goalAmount=1000)
+    created = await client.post(
+        "/api/payments/create-donation-intent",
+        json={"requestId": request["id"], "amount": 30, "isAnonymous": False},
+        headers=sponsor.headers,
+    )
+    assert created.status_code == 201, created.text
+    intent = created.json()
+    assert intent["donationId"] == intent["donation"]["id"]
+    assert intent["clientSecret"] == stripe.intents[intent["paymentIntentId"]]["client_secret"]
+
+    stripe.pay(intent["paymentIntentId"])
+    confirmed = await client.post(
+        "/api/payments/confirm-donation",
+        json={"donationId": intent["donationId"], "paymentIntentId": intent["paymentIntentId"]},
+        headers=sponsor.headers,
+    )
+
+    assert confirmed.status_code == 200, confirmed.text
+    body = confirmed.json()
+    assert body["success"] is True
+    assert body["message"] == "Thank you! Your donation has been received."
+    assert body["donation"]["id"] == intent["donationId"]
+    assert body["donation"]["amount"] == 30
+    assert body["donation"]["requestId"] == request["id"]

@@ -69,7 +69,13 @@ async def test_upload_create_process_ready(
     assert video["category"] == "entrepreneurship"
     assert video["tags"] == ["baking", "small business"]
     assert video["videoUrl"] == video_url
-    assert video["author"] == {"id": str(woman.id), "name": woman.name, "avatarUrl": None}
+    # The web client's video modal shows the author's location.
+    assert video["author"] == {
+        "id": str(woman.id),
+        "name": woman.name,
+        "avatarUrl": None,
+        "location": None,
+    }
     assert video["videoDuration"] is None and video["thumbnailUrl"] is None
     assert video["createdAt"].endswith("Z")
 

@@ -432,3 +432,17 @@ async def test_total_is_capped_but_paging_goes_on(
     # Page numbers past the capped total still answer, with hasMore from the rows.
     third = (await client.get("/api/videos?limit=2&page=3")).json()
     assert len(third["data"]) == 1 and third["pagination"]["hasMore"] is False
+
+
+async def test_the_video_author_carries_her_location(
+    client: httpx.AsyncClient, app: Any, make_user: Any
+) -> None:
+    """The web client's video modal shows where the author is, in lists and in one video."""
+    author = await make_user("woman", location="Lagos, Nigeria")
+    [video_id] = await insert_videos(app, author.id, 1)
+
+    one = (await client.get(f"/api/videos/{video_id}")).json()["video"]
+    listed = (await client.get("/api/videos")).json()["data"]
+
+    assert one["author"]["location"] == "Lagos, Nigeria"
+    assert [video["author"]["location"] for video in listed] == ["Lagos, Nigeria"]

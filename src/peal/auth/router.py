@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.auth import google, service
@@ -266,18 +268,21 @@ async def refresh(
 
 
 async def _token_in_body(request: Request) -> str | None:
-    """`refreshToken` from a JSON body, or None for no body or no token string in it.
-
-    A body that is not JSON is a 400 and one that is not an object a 422 (the client's bug);
-    a token that is missing, unknown or expired is not an error: logout never fails for it.
-    """
-    data: Any = load_json(await request.body())
-    if data is None:
-        return None
+    """`refreshToken` from a JSON body, or None for no body. A body that is not a
+    `LogoutRequest` object is refused like anywhere else (malformed or too deep JSON 400;
+    `[null, null]`, `{"refreshToken": 5}` 422): the token it names may be unknown, its shape
+    may not be wrong. Logout never fails for a missing, unknown or expired token."""
+    raw = await request.body()
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not raw.strip() or (media_type and not media_type.endswith("json")):
+        return None  # no body, or not one sent as JSON: nothing to read a token from
+    data: Any = load_json(raw)
     if not isinstance(data, dict):
         raise ValidationFailed("body", "must be a JSON object")
-    token = data.get("refreshToken", data.get("refresh_token"))
-    return token if isinstance(token, str) else None
+    try:
+        return LogoutRequest.model_validate(data).refresh_token
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
 
 
 def _session_of_access_token(request: Request) -> str | None:

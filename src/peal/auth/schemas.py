@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from peal.auth.service import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from peal.core.schemas import CamelModel
-from peal.users.schemas import Bio, LabelList, Location, ProfileName, UserOut
+from peal.users.schemas import Bio, EmailAddress, LabelList, Location, ProfileName, UserOut
 
 TOKEN_MAX_LENGTH = 512  # our tokens are 43 characters; anything far longer is not one of ours
 
@@ -42,7 +42,7 @@ OpaqueToken = Annotated[
 class RegisterRequest(CamelModel):
     """A new account. Only these fields are read: anything else in the body is ignored."""
 
-    email: EmailStr = Field(max_length=255, examples=["amara@example.com"])
+    email: EmailAddress = Field(examples=["amara@example.com"])
     password: NewPassword
     name: ProfileName = Field(examples=["Amara Okafor"])
     role: Literal["woman", "sponsor"] = Field(
@@ -79,7 +79,7 @@ class LogoutRequest(CamelModel):
 
 
 class ForgotPasswordRequest(CamelModel):
-    email: EmailStr = Field(max_length=255, examples=["amara@example.com"])
+    email: EmailAddress = Field(examples=["amara@example.com"])
 
 
 class ResetPasswordRequest(CamelModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -10,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Route
+
+from peal.core.text import NOT_BLANK
 
 log = structlog.get_logger("peal.errors")
 
@@ -133,6 +136,9 @@ def validation_details(errors: list[Any]) -> list[dict[str, str]]:
     for err in errors:
         message = str(err.get("msg", "Invalid value"))
         message = message.removeprefix("Value error, ")
+        pattern = (err.get("ctx") or {}).get("pattern")
+        if err.get("type") == "string_pattern_mismatch" and pattern == NOT_BLANK:
+            message = "must not be empty"
         details.append({"field": _field_name(tuple(err.get("loc", ()))), "message": message})
     return details
 
@@ -161,20 +167,59 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "Validation failed", "validation_error", validation_details(errors))
 
 
+def _specificity(path: str) -> tuple[int, int]:
+    """Fewer parameters, then more literal text: `/uploads/complete` beats `/uploads/{key}`."""
+    literal = re.sub(r"{[^}]*}", "", path)
+    return (-path.count("{"), len(literal))
+
+
 def _allowed_methods(request: Request) -> str:
-    """Every method served at this path (routes of one path may be declared separately).
+    """The methods of the resource at this path (its routes may be declared separately).
 
     Walks the route contexts, not `app.router.routes`: FastAPI wraps each included router in
-    one opaque entry. HEAD is listed only where a route really serves it (a Starlette route
-    adds it to its methods; a FastAPI GET route answers HEAD with 405).
+    one opaque entry. Where several templates match (`/api/uploads/complete` and
+    `/api/uploads/{key}`), the resource is the most specific one: a literal path segment is
+    its own resource, not a value of a neighbour's parameter. HEAD is listed only where a
+    route really serves it (a Starlette route adds it to its methods; a FastAPI GET route
+    answers HEAD with 405).
     """
-    methods: set[str] = set()
+    by_path: dict[str, set[str]] = {}
     probe = {**request.scope, "method": "__none__"}
     for route in iter_route_contexts(request.app.router.routes):
+        if getattr(route, "endpoint", None) is _method_not_allowed:
+            continue
         match, _ = route.matches(probe)
         if match != Match.NONE:
-            methods |= set(route.methods or ())
-    return ", ".join(sorted(methods))
+            path = str(getattr(route, "path", ""))
+            by_path.setdefault(path, set()).update(route.methods or ())
+    if not by_path:
+        return ""
+    return ", ".join(sorted(by_path[max(by_path, key=_specificity)]))
+
+
+async def _method_not_allowed(_request: Request) -> None:
+    raise StarletteHTTPException(405)
+
+
+def refuse_shadowed_methods(app: FastAPI) -> None:
+    """A literal path (`/api/videos/trending`) is a resource of its own: a method it lacks
+    answers 405 with its `Allow`, instead of reaching a neighbour's `{videoId}` route as an
+    id ("trending") and failing there with 422. Call once every router is included."""
+    contexts = [c for c in iter_route_contexts(app.router.routes) if c.path and c.methods]
+    own: dict[str, set[str]] = {}
+    for context in contexts:
+        own.setdefault(str(context.path), set()).update(context.methods or ())
+    for literal, methods in own.items():
+        if "{" in literal:
+            continue
+        probe = {"type": "http", "path": literal, "root_path": "", "method": "__none__"}
+        shadowed: set[str] = set()
+        for context in contexts:
+            if "{" in str(context.path) and context.matches(probe)[0] != Match.NONE:
+                shadowed |= set(context.methods or ())
+        if shadowed - methods:
+            route = Route(literal, _method_not_allowed, methods=sorted(shadowed - methods))
+            app.router.routes.insert(0, route)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

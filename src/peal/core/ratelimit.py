@@ -298,7 +298,8 @@ class RateLimiter:
         return await self.hit(self.default, ip_limit_key(ip))
 
 
-def _is_exempt(path: str) -> bool:
+def is_rate_limit_exempt(path: str) -> bool:
+    """True for the operational paths the per-IP limit leaves alone."""
     return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
 
@@ -310,7 +311,11 @@ class RateLimitMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limiter.enabled or _is_exempt(scope["path"]):
+        if (
+            scope["type"] != "http"
+            or not self.limiter.enabled
+            or is_rate_limit_exempt(scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
         decision = await self.limiter.check_request(scope)

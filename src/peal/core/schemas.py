@@ -6,9 +6,11 @@ import base64
 import binascii
 import json
 import math
+import types
 import uuid
-from datetime import UTC, date, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from fastapi import Query
 from pydantic import (
@@ -17,10 +19,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from peal.core.errors import ValidationFailed
 
@@ -85,6 +91,60 @@ def contains_nul(value: Any) -> bool:
     return False
 
 
+NULL_REFUSED = "must not be null"
+
+
+def refuse_null(value: Any) -> Any:
+    """Leaving a field out of a partial update keeps it; sending null is a 422 naming it."""
+    if value is None:
+        raise ValueError(NULL_REFUSED)
+    return value
+
+
+def refuse_explicit_null(*fields: str) -> Any:
+    """The one "explicit null refused on a partial update" validator, for the named fields
+    (`"*"` for all). Validators do not run on defaults, so it sees only a null actually sent;
+    the model's JSON schema drops `null` from those fields (see `CamelModel`)."""
+    return field_validator(*fields, mode="before")(refuse_null)
+
+
+def _accepted_types(annotation: Any) -> set[Any]:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _accepted_types(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return set().union(*(_accepted_types(arg) for arg in get_args(annotation)))
+    if origin is Literal:
+        return {type(arg) for arg in get_args(annotation)}
+    if origin is not None:
+        return {origin}
+    return {annotation}
+
+
+def _json_type_error(value: Any, annotation: Any) -> str | None:
+    """Why a JSON scalar may not stand for this field, or None. Pydantic's lax mode would turn
+    `0` into `false`, `false` into `0`, `"1"` into `1` and `0` into 1970-01-01: a client
+    sending the wrong JSON type gets a 422 instead of a surprise."""
+    accepted = _accepted_types(annotation)
+    classes = tuple(kind for kind in accepted if isinstance(kind, type))
+    if len(classes) != len(accepted) or object in classes:
+        return None  # Any, a TypeVar, a forward reference...: not ours to judge
+
+    def accepts(*kinds: type) -> bool:
+        # bool is an int to Python, never to JSON.
+        return any(issubclass(kind, kinds) and kind is not bool for kind in classes)
+
+    if isinstance(value, bool):
+        return None if bool in classes else "Input should not be a boolean"
+    if isinstance(value, int | float):
+        if accepts(int, float, Decimal):
+            return None
+        return "Input should not be a number" if bool in classes or accepts(date, time) else None
+    if isinstance(value, str) and not accepts(str, Decimal, date, time, uuid.UUID):
+        return "Input should not be a string" if bool in classes or accepts(int, float) else None
+    return None
+
+
 class CamelModel(BaseModel):
     """Base of every request and response body: camelCase on the wire, snake_case in Python.
 
@@ -102,12 +162,46 @@ class CamelModel(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_nul_characters(cls, value: Any) -> Any:
+    def _no_nul_characters(cls, value: Any, info: ValidationInfo) -> Any:
         # PostgreSQL text cannot hold U+0000: refused here (422) for every field, list item
         # and mapping key, instead of failing as a database error (500) later on.
         if contains_nul(value):
             raise ValueError("must not contain NUL (\\u0000) characters")
+        if info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            error = field is not None and _json_type_error(value, field.annotation)
+            if error:
+                raise ValueError(error)
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        refused = _null_refused_fields(cls)
+        if refused:
+            properties = handler.resolve_ref_schema(schema).get("properties", {})
+            for name in refused:
+                field = cls.model_fields[name]
+                prop = properties.get(field.alias or name)
+                if prop and "anyOf" in prop:
+                    prop["anyOf"] = [item for item in prop["anyOf"] if item != {"type": "null"}]
+                    if len(prop["anyOf"]) == 1:
+                        prop.update(prop.pop("anyOf")[0])
+                    if prop.get("default", ...) is None:
+                        del prop["default"]
+        return schema
+
+
+def _null_refused_fields(model: type[BaseModel]) -> list[str]:
+    names: list[str] = []
+    for decorator in model.__pydantic_decorators__.field_validators.values():
+        if getattr(decorator.func, "__func__", decorator.func) is not refuse_null:
+            continue
+        fields = decorator.info.fields
+        names.extend(model.model_fields if "*" in fields else fields)
+    return names
 
 
 class Pagination(CamelModel):
@@ -233,19 +327,28 @@ class ErrorBody(BaseModel):
     details: list[FieldError] | dict[str, Any] | None = None
 
 
+ERROR_DESCRIPTIONS = {
+    400: "Bad request (malformed JSON, or a request the server cannot act on)",
+    401: "Not authenticated, or the token is invalid or expired",
+    403: "Authenticated but not allowed (or a cookie session without its CSRF header)",
+    404: "Not found, or not visible to you",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    415: "Body not sent as `application/json`",
+    422: "Validation failed (`details` lists each field)",
+    429: "Rate limited (see `Retry-After`)",
+    502: "The payment provider failed",
+    503: "Not configured on this server, or a service it needs is down",
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the given error statuses (422 is always listed)."""
-    descriptions = {
-        400: "Bad request",
-        401: "Not authenticated, or the token is invalid or expired",
-        403: "Authenticated but not allowed",
-        404: "Not found, or not visible to you",
-        409: "Conflict with the current state",
-        413: "Body too large",
-        422: "Validation failed (`details` lists each field)",
-        429: "Rate limited (see `Retry-After`)",
-    }
+    """OpenAPI `responses` entries for a route's own domain errors (403, 404, 409, 503...).
+
+    The answers every route shares (400/413/415 for a body, 401/403 for auth, 404 for a path
+    naming a resource, 422, 429) are added for every route by `peal.core.openapi`.
+    """
     return {
-        status: {"model": ErrorBody, "description": descriptions.get(status, "Error")}
+        status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS.get(status, "Error")}
         for status in sorted({*statuses, 422})
     }

@@ -17,9 +17,20 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from annotated_types import GroupedMetadata, MaxLen, MinLen
+from pydantic import AfterValidator, StringConstraints
+
+# "Has a character that is not white space": the schema's way of saying "not blank", so a
+# client (or a fuzzer) knows that "   " is refused. Its error reads "must not be empty".
+NOT_BLANK = r"\S"
+# An absolute http(s) URL with a host, no spaces or control characters, or "" (= clear it):
+# what the URL validators accept, said in the schema.
+HTTP_URL_PATTERN = (
+    r"^$|^[hH][tT][tT][pP][sS]?://[^\x00-\x20/?#@:\[\]\\]+(:[0-9]{1,5})?([/?#][^\x00-\x20]*)?$"
+)
 
 TEXT_MAX = 10_000
 """The longest plain text any field holds; the bound of a caller that names none."""
@@ -90,7 +101,25 @@ PlainText = Annotated[str, plain_text(TEXT_MAX)]
 OptionalPlainText = Annotated[str | None, plain_text(TEXT_MAX)]
 
 
-def bounded_text(limit: int, *, required: bool) -> AfterValidator:
+class TextBounds(GroupedMetadata):
+    """The bounds of a text field, enforced on the raw input (before any cleaning) and
+    published in the OpenAPI schema (`maxLength`, and `minLength` + a not-blank `pattern`
+    when required), so that a schema-valid value is never refused for its length."""
+
+    def __init__(self, limit: int, *more: Any, required: bool = False) -> None:
+        self.limit = limit
+        self.required = required
+        self.more = more
+
+    def __iter__(self) -> Iterator[Any]:
+        yield MaxLen(self.limit)
+        if self.required:
+            yield MinLen(1)
+            yield StringConstraints(pattern=NOT_BLANK)
+        yield from self.more
+
+
+def bounded_text(limit: int, *, required: bool) -> TextBounds:
     """Plain text (tags stripped) of at most `limit` characters; empty means absent unless
     `required`, when it is refused."""
 
@@ -102,10 +131,10 @@ def bounded_text(limit: int, *, required: bool) -> AfterValidator:
             raise ValueError("must not be empty")
         return cleaned or None
 
-    return AfterValidator(check)
+    return TextBounds(limit, AfterValidator(check), required=required)
 
 
-def optional_url(limit: int) -> AfterValidator:
+def optional_url(limit: int) -> TextBounds:
     """A URL of at most `limit` characters; empty means absent. Whose file it may point to is
     the service's business (uploads.resolve_owned_upload)."""
 
@@ -116,4 +145,4 @@ def optional_url(limit: int) -> AfterValidator:
             raise ValueError(f"must be at most {limit} characters")
         return value
 
-    return AfterValidator(check)
+    return TextBounds(limit, AfterValidator(check))

@@ -7,10 +7,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from annotated_types import MaxLen
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator
 
-from peal.core.schemas import CamelModel, InputDateTime, Pagination, UTCTimestamp
-from peal.core.text import plain_text
+from peal.core.schemas import (
+    CamelModel,
+    InputDateTime,
+    Pagination,
+    UTCTimestamp,
+    refuse_explicit_null,
+)
+from peal.core.text import HTTP_URL_PATTERN, PlainText, TextBounds, plain_text
 from peal.db import utcnow
 
 TITLE_MAX = 255
@@ -55,12 +62,7 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
-Title = Annotated[
-    str,
-    plain_text(TITLE_MAX),
-    AfterValidator(_title),
-    Field(json_schema_extra={"maxLength": TITLE_MAX}),
-]
+Title = Annotated[PlainText, TextBounds(TITLE_MAX, required=True), AfterValidator(_title)]
 Description = Annotated[
     str | None,
     plain_text(DESCRIPTION_MAX),
@@ -75,15 +77,10 @@ Location = Annotated[
 ]
 HttpUrlText = Annotated[
     str | None,
+    MaxLen(URL_MAX),
+    StringConstraints(pattern=HTTP_URL_PATTERN),
     AfterValidator(_http_url),
-    Field(json_schema_extra={"format": "uri", "maxLength": URL_MAX}),
 ]
-
-
-def _not_null(value: Any) -> Any:
-    if value is None:
-        raise ValueError("May not be null")
-    return value
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -185,6 +182,4 @@ class EventUpdate(CamelModel):
     )
     status: EventStatus | None = Field(default=None, examples=["cancelled"])
 
-    _required = field_validator(
-        "title", "event_date", "is_virtual", "category", "status", mode="before"
-    )(_not_null)
+    _required = refuse_explicit_null("title", "event_date", "is_virtual", "category", "status")

@@ -25,9 +25,16 @@ from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
 from peal.email.service import queue_email
 from peal.funding.models import FundingDonation, FundingRequest
-from peal.funding.schemas import DonateBody, DonationOut, DonationResult, FundingRequestOut
+from peal.funding.schemas import (
+    DEMO_CLIENT_SECRET,
+    DonateBody,
+    DonationOut,
+    DonationResult,
+    FundingRequestOut,
+)
 from peal.funding.service import (
     NO_SYNC,
+    donor_ids,
     donor_visible,
     get_managed_request,
     get_request,
@@ -106,11 +113,16 @@ async def donate(
     await apply_payment(session, settings, donation.id, payment)
     await session.refresh(donation)
     await session.refresh(request)
+    if provider.name == "development":
+        client_secret: str | None = DEMO_CLIENT_SECRET
+    else:
+        client_secret = payment.client_secret if donation.status == "pending" else None
     return DonationResult(
+        donation_id=donation.id,
         donation=present_donation(donation, donor, donor),
         request=present_request(request, author),
         provider=provider.name,
-        client_secret=payment.client_secret if donation.status == "pending" else None,
+        client_secret=client_secret,
         payment_intent_id=payment.id if provider.name == "stripe" else None,
     )
 
@@ -362,20 +374,6 @@ async def mark_funded_if_reached(session: AsyncSession, request: FundingRequest)
     await session.refresh(request)
     await _notify_funded(session, request)
     return True
-
-
-async def donor_ids(session: AsyncSession, request_id: uuid.UUID) -> list[uuid.UUID]:
-    """Everyone whose money is in the request now (anonymous donors included: the news is
-    for them)."""
-    rows = await session.scalars(
-        select(FundingDonation.donor_id)
-        .where(
-            FundingDonation.funding_request_id == request_id,
-            FundingDonation.status == "succeeded",
-        )
-        .distinct()
-    )
-    return list(rows.all())
 
 
 # --- notifications ------------------------------------------------------------------------

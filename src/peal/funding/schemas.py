@@ -14,14 +14,14 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
     WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
-from peal.core.schemas import CamelModel, Pagination, UTCTimestamp, input_date
+from peal.core.schemas import CamelModel, Pagination, UTCTimestamp, input_date, refuse_explicit_null
 from peal.core.text import bounded_text, optional_url, strip_html
 from peal.users.schemas import UserSummary
 
@@ -141,13 +141,7 @@ class FundingRequestUpdate(CamelModel):
     goal_amount: GoalAmount | None = None
     deadline: Deadline | None = None
 
-    @field_validator("title", "description", "goal_amount", "deadline")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # Validators do not run on defaults: this sees only a null actually sent.
-        if value is None:
-            raise ValueError("must not be null")
-        return value
+    _no_null = refuse_explicit_null("title", "description", "goal_amount", "deadline")
 
 
 class DonateBody(CamelModel):
@@ -165,9 +159,25 @@ class DonationIntentBody(DonateBody):
 class ConfirmDonationBody(CamelModel):
     """Name the donation by its id, or by the provider's payment id (`pi_...`)."""
 
+    # One of the two, not null: what `_one_reference` checks, said in the schema.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["donationId"],
+                    "properties": {"donationId": {"type": "string", "format": "uuid"}},
+                },
+                {
+                    "required": ["paymentIntentId"],
+                    "properties": {"paymentIntentId": {"type": "string", "minLength": 1}},
+                },
+            ]
+        }
+    )
+
     donation_id: uuid.UUID | None = Field(default=None, examples=[uuid.UUID(int=9)])
     payment_intent_id: str | None = Field(
-        default=None, max_length=255, examples=["pi_3Q0abcDEF123"]
+        default=None, min_length=1, max_length=255, examples=["pi_3Q0abcDEF123"]
     )
 
     @model_validator(mode="after")
@@ -218,11 +228,24 @@ class FundingRequestEnvelope(CamelModel):
     request: FundingRequestDetail
 
 
+# What the web client reads as "already paid": the development provider settles at once.
+DEMO_CLIENT_SECRET = "demo_mode"  # noqa: S105 - a marker, not a secret
+
+CONFIRMED_MESSAGES = {
+    "succeeded": "Thank you! Your donation has been received.",
+    "pending": "Your payment is still being processed; we will let you know.",
+    "failed": "The payment did not go through; nothing was charged.",
+    "refunded": "This donation was refunded.",
+}
+
+
 class DonationResult(CamelModel):
     """The answer to a donation: the donation, the request as it now stands, and what the
-    client needs to finish paying (`clientSecret` for Stripe Elements; null when the
-    development provider already settled it)."""
+    client needs to finish paying: `donationId` and `paymentIntentId` (for the confirmation),
+    `clientSecret` for Stripe Elements, `"demo_mode"` when the development provider already
+    settled it (null once a Stripe donation is no longer pending)."""
 
+    donation_id: uuid.UUID = Field(examples=[uuid.UUID(int=9)])
     donation: DonationOut
     request: FundingRequestOut
     provider: ProviderName = Field(examples=["stripe"])
@@ -231,8 +254,21 @@ class DonationResult(CamelModel):
 
 
 class ConfirmDonationResult(CamelModel):
+    """`success` is true once the money is received; `message` says where the donation is."""
+
+    success: bool = Field(examples=[True])
+    message: str = Field(examples=[CONFIRMED_MESSAGES["succeeded"]])
     donation: DonationOut
     request: FundingRequestOut
+
+    @classmethod
+    def of(cls, donation: DonationOut, request: FundingRequestOut) -> ConfirmDonationResult:
+        return cls(
+            success=donation.status == "succeeded",
+            message=CONFIRMED_MESSAGES.get(donation.status, CONFIRMED_MESSAGES["pending"]),
+            donation=donation,
+            request=request,
+        )
 
 
 class DonationsEnvelope(CamelModel):

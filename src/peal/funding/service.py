@@ -28,6 +28,7 @@ from peal.funding.schemas import (
     FundingRequestDetail,
     FundingRequestOut,
 )
+from peal.notifications.service import notify, notify_many
 from peal.uploads.service import mark_in_use, resolve_owned_upload
 from peal.users.models import User
 from peal.users.policy import is_admin, profile_visible
@@ -74,6 +75,9 @@ def may_manage(request: FundingRequest, user: User) -> bool:
     return request.author_id == user.id or is_admin(user)
 
 
+REQUEST_EXPIRED = "request_expired"
+
+
 def effective_status(request: FundingRequest) -> str:
     """An active request past its deadline is expired, even before the sweeper writes it."""
     if request.status == "active" and request.deadline < today():
@@ -114,10 +118,48 @@ async def get_managed_request(
     return request, author
 
 
+async def donor_ids(session: AsyncSession, request_id: uuid.UUID) -> list[uuid.UUID]:
+    """Everyone whose money is in the request now (anonymous donors included: the news is
+    for them)."""
+    rows = await session.scalars(
+        select(FundingDonation.donor_id)
+        .where(
+            FundingDonation.funding_request_id == request_id,
+            FundingDonation.status == "succeeded",
+        )
+        .distinct()
+    )
+    return list(rows.all())
+
+
+async def tell_expired(session: AsyncSession, request: FundingRequest) -> None:
+    """The author of a request that expired unfunded is told (notification and email), and
+    so are its donors. Called by whichever path flipped it to expired, exactly once."""
+    data = {"requestId": str(request.id)}
+    await notify(
+        session,
+        request.author_id,
+        REQUEST_EXPIRED,
+        f"“{request.title}” has expired",
+        "Its deadline passed before it reached its goal. You can start a new request.",
+        data,
+        email=True,
+    )
+    await notify_many(
+        session,
+        await donor_ids(session, request.id),
+        REQUEST_EXPIRED,
+        f"“{request.title}” has expired",
+        "A request you supported reached its deadline before its goal.",
+        data,
+        actor_id=request.author_id,
+    )
+
+
 async def expire_if_overdue(session: AsyncSession, request: FundingRequest) -> None:
     if request.status != "active" or request.deadline >= today():
         return
-    await session.execute(
+    result = await session.execute(
         sql_update(FundingRequest)
         .where(
             FundingRequest.id == request.id,
@@ -128,17 +170,26 @@ async def expire_if_overdue(session: AsyncSession, request: FundingRequest) -> N
         execution_options=NO_SYNC,
     )
     await session.refresh(request)
+    if rowcount(result) == 1:  # this call expired it (not a concurrent one): tell them once
+        await tell_expired(session, request)
 
 
 async def expire_overdue_requests(session: AsyncSession) -> int:
-    """The periodic sweep: every active request past its deadline becomes expired."""
-    result = await session.execute(
+    """The periodic sweep: every active request past its deadline becomes expired, and the
+    people concerned are told."""
+    expired = await session.scalars(
         sql_update(FundingRequest)
         .where(FundingRequest.status == "active", FundingRequest.deadline < today())
-        .values(status="expired", updated_at=utcnow()),
+        .values(status="expired", updated_at=utcnow())
+        .returning(FundingRequest.id),
         execution_options=NO_SYNC,
     )
-    return rowcount(result)
+    ids = list(expired.all())
+    if ids:
+        requests = await session.scalars(select(FundingRequest).where(FundingRequest.id.in_(ids)))
+        for request in requests.all():
+            await tell_expired(session, request)
+    return len(ids)
 
 
 # --- presenting ---------------------------------------------------------------------------

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field
 
-from peal.core.schemas import CamelModel, UTCTimestamp, input_date
-from peal.core.text import plain_text
+from peal.core.schemas import CamelModel, UTCTimestamp, input_date, refuse_explicit_null
+from peal.core.text import PlainText, TextBounds, plain_text
 
 MAX_MILESTONES = 50
 TITLE_MAX = 255
@@ -36,24 +36,13 @@ def _description(value: str | None) -> str | None:
 
 
 InputDate = Annotated[date, BeforeValidator(input_date)]
-Title = Annotated[
-    str,
-    plain_text(TITLE_MAX),
-    AfterValidator(_title),
-    Field(json_schema_extra={"maxLength": TITLE_MAX}),
-]
+Title = Annotated[PlainText, TextBounds(TITLE_MAX, required=True), AfterValidator(_title)]
 Description = Annotated[
     str | None,
     plain_text(DESCRIPTION_MAX),
     AfterValidator(_description),
     Field(json_schema_extra={"maxLength": DESCRIPTION_MAX}),
 ]
-
-
-def _not_null(value: Any) -> Any:
-    if value is None:
-        raise ValueError("May not be null")
-    return value
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -131,7 +120,7 @@ class MilestoneUpdate(CamelModel):
     due_date: InputDate | None = Field(default=None, examples=["2026-12-15"])
     completed: bool | None = Field(default=None, examples=[True])
 
-    _required = field_validator("title", "completed", mode="before")(_not_null)
+    _required = refuse_explicit_null("title", "completed")
 
 
 class GoalCreate(CamelModel):
@@ -154,6 +143,4 @@ class GoalUpdate(CamelModel):
     status: GoalStatus | None = Field(default=None, examples=["on_hold"])
     progress: int | None = Field(default=None, ge=0, le=100, examples=[60])
 
-    _required = field_validator(
-        "title", "category", "priority", "status", "progress", mode="before"
-    )(_not_null)
+    _required = refuse_explicit_null("title", "category", "priority", "status", "progress")

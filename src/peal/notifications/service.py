@@ -44,7 +44,9 @@ MENTOR_TYPES = frozenset({"message", "mentor_request", "mentor_accepted", "mento
 SUPPORTER_TYPES = frozenset({"donation", "request_funded"})
 # The types worth an email copy (pass `email=True` for these); likes, comments, follows and
 # the like stay in-app only.
-EMAIL_WORTHY_TYPES = frozenset({"donation", "request_funded", "mentor_request", "mentor_accepted"})
+EMAIL_WORTHY_TYPES = frozenset(
+    {"donation", "request_funded", "request_expired", "mentor_request", "mentor_accepted"}
+)
 TITLE_MAX = 255
 # Recipients per INSERT in a fan-out: keeps each statement well under the bind-parameter limits
 # of PostgreSQL (32767) and SQLite (32766).

@@ -100,7 +100,7 @@ async def confirm_donation(
         donation_id=body.donation_id,
         payment_id=body.payment_intent_id,
     )
-    return ConfirmDonationResult(donation=donation, request=request)
+    return ConfirmDonationResult.of(donation, request)
 
 
 @router.get(

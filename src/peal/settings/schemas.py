@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from peal.core.schemas import CamelModel
+from peal.core.schemas import CamelModel, refuse_explicit_null
 
 Language = Literal["en", "es", "fr", "pt", "ar"]
 Theme = Literal["light", "dark", "system"]
@@ -30,13 +30,6 @@ class SettingsEnvelope(CamelModel):
     settings: SettingsOut
 
 
-def _refuse_null(value: object) -> object:
-    """Leaving a field out keeps it; sending null is a 422 naming the field."""
-    if value is None:
-        raise ValueError("must not be null")
-    return value
-
-
 class NotificationSettingsUpdate(CamelModel):
     """Any subset of the notification switches; the others stay as they are."""
 
@@ -47,7 +40,7 @@ class NotificationSettingsUpdate(CamelModel):
     weekly_digest: bool | None = Field(default=None, examples=[False])
 
     # Validators do not run on defaults, so this sees only values actually sent.
-    _no_null = field_validator("*")(_refuse_null)
+    _no_null = refuse_explicit_null("*")
 
 
 class SettingsUpdate(NotificationSettingsUpdate):
@@ -56,7 +49,7 @@ class SettingsUpdate(NotificationSettingsUpdate):
     language: Language | None = Field(default=None, examples=["fr"])
     theme: Theme | None = Field(default=None, examples=["dark"])
 
-    _no_null_choice = field_validator("language", "theme")(_refuse_null)
+    _no_null_choice = refuse_explicit_null("language", "theme")
 
 
 class LanguageUpdate(CamelModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from peal.core.schemas import CamelModel, UTCTimestamp
+from peal.core.schemas import CamelModel, UTCTimestamp, refuse_explicit_null
 from peal.core.text import bounded_text, optional_url
 from peal.users.schemas import UserSummary
 
@@ -61,12 +61,7 @@ class StoryUpdate(CamelModel):
     request_id: uuid.UUID | None = Field(default=None, examples=[uuid.UUID(int=3)])
     is_featured: bool | None = Field(default=None, examples=[True])
 
-    @field_validator("title", "description")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("must not be null")
-        return value
+    _no_null = refuse_explicit_null("title", "description")
 
 
 class StoryOut(CamelModel):

@@ -20,9 +20,8 @@ from peal.core.moderation import ModerationStatus, not_moderated
 from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.core.schemas import Cursor, encode_cursor
 from peal.db import utcnow
-from peal.funding.donations import donor_ids
 from peal.funding.models import FundingRequest
-from peal.funding.service import rowcount, summary
+from peal.funding.service import donor_ids, rowcount, summary
 from peal.notifications.service import notify, notify_many
 from peal.stories.models import SuccessStory, SuccessStoryCelebration
 from peal.stories.schemas import StoryCreate, StoryOut

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from peal.core.schemas import CamelModel, UTCTimestamp
-from peal.storage.media import kind_of, normalize_content_type
+from peal.storage.media import (
+    CONTENT_TYPE_ALIASES,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    kind_of,
+    normalize_content_type,
+)
 
 FILE_NAME_MAX = 255
 KEY_MAX = 255
@@ -32,7 +39,20 @@ def _file_name(value: str | None) -> str | None:
     return name[:FILE_NAME_MAX] or None
 
 
-AcceptedContentType = Annotated[str, AfterValidator(_accepted_type)]
+def _content_type_pattern() -> str:
+    """The accepted types (and their aliases), any case, optional parameters: what
+    `_accepted_type` admits, said in the schema."""
+    names = sorted({*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS, *CONTENT_TYPE_ALIASES})
+    spelled = "|".join(
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in name)
+        for name in names
+    )
+    return rf"^\s*({spelled})\s*(;.*)?$"
+
+
+AcceptedContentType = Annotated[
+    str, StringConstraints(pattern=_content_type_pattern()), AfterValidator(_accepted_type)
+]
 FileName = Annotated[str | None, AfterValidator(_file_name)]
 
 

@@ -7,10 +7,11 @@ import uuid
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, field_validator
+from annotated_types import MaxLen
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
-from peal.core.schemas import CamelModel, UTCTimestamp
-from peal.core.text import strip_html
+from peal.core.schemas import CamelModel, UTCTimestamp, refuse_explicit_null
+from peal.core.text import HTTP_URL_PATTERN, TextBounds, strip_html
 
 NAME_MAX = 100
 BIO_MAX = 2000
@@ -18,6 +19,9 @@ LOCATION_MAX = 255
 URL_MAX = 2048
 LABEL_MAX = 50
 LABELS_MAX = 20
+EMAIL_MAX = 254  # RFC 5321's limit on a path, which the email validator enforces
+
+EmailAddress = Annotated[EmailStr, Field(max_length=EMAIL_MAX)]
 
 _SPACES = re.compile(r"\s+")
 
@@ -45,7 +49,7 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-Label = Annotated[str, AfterValidator(_label)]
+Label = Annotated[str, TextBounds(LABEL_MAX, required=True), AfterValidator(_label)]
 LabelList = Annotated[list[Label], Field(max_length=LABELS_MAX), AfterValidator(_unique)]
 """Skills or interests as accepted on input: at most 20, each 1..50 characters, de-duplicated."""
 
@@ -83,10 +87,16 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
-ProfileName = Annotated[str, AfterValidator(_name)]
-Bio = Annotated[str | None, _optional_text(BIO_MAX)]
-Location = Annotated[str | None, _optional_text(LOCATION_MAX)]
-AvatarUrl = Annotated[str | None, AfterValidator(_http_url)]
+# Bounded on the raw input (cleaning only ever shortens the text), so the schema says it.
+ProfileName = Annotated[str, TextBounds(NAME_MAX, required=True), AfterValidator(_name)]
+Bio = Annotated[str | None, TextBounds(BIO_MAX), _optional_text(BIO_MAX)]
+Location = Annotated[str | None, TextBounds(LOCATION_MAX), _optional_text(LOCATION_MAX)]
+AvatarUrl = Annotated[
+    str | None,
+    MaxLen(URL_MAX),
+    StringConstraints(pattern=HTTP_URL_PATTERN),
+    AfterValidator(_http_url),
+]
 
 
 class UserOut(CamelModel):
@@ -136,13 +146,7 @@ class UserUpdate(CamelModel):
     avatar_url: AvatarUrl = Field(default=None, examples=["https://cdn.peal.app/a/amara.jpg"])
     is_public: bool | None = Field(default=None, examples=[True])
 
-    @field_validator("name", "is_public")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # Validators do not run on defaults: this sees only a null actually sent.
-        if value is None:
-            raise ValueError("must not be null")
-        return value
+    _no_null = refuse_explicit_null("name", "is_public")
 
 
 class SkillsBody(CamelModel):

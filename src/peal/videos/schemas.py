@@ -6,10 +6,10 @@ import re
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field
 
-from peal.core.schemas import CamelModel, UTCTimestamp
-from peal.core.text import strip_html
+from peal.core.schemas import CamelModel, UTCTimestamp, refuse_explicit_null
+from peal.core.text import TextBounds, strip_html
 from peal.users.schemas import UserSummary
 
 TITLE_MAX = 255
@@ -83,16 +83,22 @@ def _url(value: str | None) -> str | None:
     return value or None
 
 
-Title = Annotated[str, AfterValidator(_title)]
+Title = Annotated[str, TextBounds(TITLE_MAX, required=True), AfterValidator(_title)]
 Description = Annotated[str | None, AfterValidator(_description)]
 Category = Annotated[str | None, AfterValidator(_category)]
 Tags = Annotated[
     list[Annotated[str, Field(max_length=200)]], Field(max_length=50), AfterValidator(_tags)
 ]
-CommentText = Annotated[str, AfterValidator(_comment)]
+CommentText = Annotated[str, TextBounds(COMMENT_MAX, required=True), AfterValidator(_comment)]
 FileUrl = Annotated[str | None, AfterValidator(_url)]
 
 VideoStatus = Literal["processing", "ready", "failed"]
+
+
+class VideoAuthor(UserSummary):
+    """A video's author as the video modal shows her: the summary and her location."""
+
+    location: str | None = Field(default=None, examples=["Lagos, Nigeria"])
 
 
 class VideoOut(CamelModel):
@@ -110,7 +116,7 @@ class VideoOut(CamelModel):
     tags: list[str] = Field(default_factory=list, examples=[["baking", "small business"]])
     status: VideoStatus = Field(examples=["ready"])
     author_id: uuid.UUID
-    author: UserSummary
+    author: VideoAuthor
     views_count: int = Field(examples=[1520])
     likes_count: int = Field(examples=[312])
     comments_count: int = Field(examples=[27])
@@ -156,13 +162,7 @@ class VideoUpdate(CamelModel):
     tags: Tags | None = Field(default=None, examples=[["baking"]])
     thumbnail_url: FileUrl = Field(default=None, examples=[None])
 
-    @field_validator("title", "tags", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # Omitted is fine (unchanged); an explicit null would erase a required field.
-        if value is None:
-            raise ValueError("must not be null")
-        return value
+    _no_null = refuse_explicit_null("title", "tags")
 
 
 class LikeOut(CamelModel):

@@ -48,9 +48,8 @@ from peal.outbox import enqueue_job
 from peal.uploads.service import forget_files, mark_in_use, resolve_owned_upload
 from peal.users.models import User
 from peal.users.policy import is_admin, not_muted, profile_visible
-from peal.users.schemas import UserSummary
 from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
-from peal.videos.schemas import VideoCreate, VideoOut, VideoUpdate, normalize_tag
+from peal.videos.schemas import VideoAuthor, VideoCreate, VideoOut, VideoUpdate, normalize_tag
 
 # --- visibility ----------------------------------------------------------------------------
 
@@ -158,7 +157,12 @@ async def present_videos(
             tags=tags[video.id],
             status=video.status,
             author_id=video.author_id,
-            author=UserSummary(id=author.id, name=author.name, avatar_url=author.avatar_url),
+            author=VideoAuthor(
+                id=author.id,
+                name=author.name,
+                avatar_url=author.avatar_url,
+                location=author.location,
+            ),
             views_count=video.views_count,
             likes_count=video.likes_count,
             comments_count=video.comments_count,
