@@ -133,9 +133,10 @@ RULES_BEYOND_THE_SCHEMA = {
 }
 
 
-def write_config(path: Path, token: str, deletable_token: str) -> None:
-    """schemathesis.toml: the user's token everywhere, but account deletion gets a user of its
-    own (deleting the fuzzing user would turn the rest of the run into 401s); a well-formed
+def write_config(path: Path, token: str, deletable_token: str, logout_token: str) -> None:
+    """schemathesis.toml: the user's token everywhere, but account deletion and logout get users
+    of their own (deleting the fuzzing user, or ending her sign-in, which kills her access token
+    at once, would turn the rest of the run into 401s); a well-formed
     keyset cursor (an opaque server-made value: a random string is rightly refused)."""
     cursor = encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), uuid.UUID(int=1))
     lines = [
@@ -152,6 +153,10 @@ def write_config(path: Path, token: str, deletable_token: str) -> None:
         "[[operations]]",
         'include-name = "DELETE /api/users/{userId}"',
         f'headers = {{ Authorization = "Bearer {deletable_token}" }}',
+        "",
+        "[[operations]]",
+        'include-name = "POST /api/auth/logout"',
+        f'headers = {{ Authorization = "Bearer {logout_token}" }}',
         "",
     ]
     for operation, statuses in EXPECTED_SERVER_ERRORS.items():
@@ -196,7 +201,9 @@ def main() -> int:
     try:
         wait_until_up(base_url, server)
         config = workdir / "schemathesis.toml"
-        write_config(config, register_user(base_url), register_user(base_url))
+        write_config(
+            config, register_user(base_url), register_user(base_url), register_user(base_url)
+        )
         command = [
             str(BIN / "st"),
             "--no-color",

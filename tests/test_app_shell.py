@@ -331,3 +331,13 @@ async def test_personal_answers_are_never_cached(
     # An anonymous answer may be cached (the route decides); a route's own choice is kept.
     anonymous = await client.get(f"/api/users/{user.id}")
     assert "no-store" not in anonymous.headers.get("Cache-Control", "")
+
+
+async def test_a_catch_all_route_does_not_answer_for_the_local_upload_path(
+    client: Any,
+) -> None:
+    """`DELETE /api/uploads/{key:path}` must not swallow another method on the local upload
+    PUT's own path: that path has PUT only, so DELETE is 405 with `Allow: PUT`."""
+    answer = await client.delete("/api/uploads/local/0?expires=0")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "PUT"

@@ -210,12 +210,17 @@ def refuse_shadowed_methods(app: FastAPI) -> None:
     for context in contexts:
         own.setdefault(str(context.path), set()).update(context.methods or ())
     for literal, methods in own.items():
-        if "{" in literal:
-            continue
-        probe = {"type": "http", "path": literal, "root_path": "", "method": "__none__"}
+        # A templated path is probed with a stand-in value; only a catch-all `{...:path}`
+        # route can shadow it (`DELETE /api/uploads/{key:path}` over the local upload PUT).
+        templated = "{" in literal
+        path = re.sub(r"\{[^}]+\}", "x", literal)
+        probe = {"type": "http", "path": path, "root_path": "", "method": "__none__"}
         shadowed: set[str] = set()
         for context in contexts:
-            if "{" in str(context.path) and context.matches(probe)[0] != Match.NONE:
+            other = str(context.path)
+            if other == literal or "{" not in other or (templated and ":path}" not in other):
+                continue
+            if context.matches(probe)[0] != Match.NONE:
                 shadowed |= set(context.methods or ())
         if shadowed - methods:
             route = Route(literal, _method_not_allowed, methods=sorted(shadowed - methods))
