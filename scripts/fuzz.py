@@ -124,8 +124,15 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /api/stories": [422],
     "PUT /api/stories/{storyId}": [422],
     "PATCH /api/stories/{storyId}": [422],
-    # Following yourself is refused (400 cannot_follow_self), and the fuzzer knows its id.
+    # Following, blocking, muting or asking yourself for mentoring is refused (400
+    # cannot_follow_self, ...), and the fuzzer knows its own ids.
     "POST /api/users/{userId}/follow": [400],
+    "POST /api/users/{userId}/block": [400],
+    "POST /api/users/{userId}/mute": [400],
+    "POST /api/mentors/{mentorId}/connect": [400],
+    # An avatar must be the caller's own uploaded image, or on EXTERNAL_IMAGE_HOSTS (422).
+    "PUT /api/users/{userId}": [422],
+    "PATCH /api/users/{userId}": [422],
     # An event starts in the future, relative to the server's clock (422).
     "POST /api/events": [422],
     "PUT /api/events/{event_id}": [422],

@@ -46,3 +46,33 @@ async def test_blocked_people_vanish_from_each_others_mentoring(
         f"/api/mentors/{profile['id']}/connect", json={}, headers=mentee.headers
     )
     assert again.status_code == 404
+
+
+@pytest.mark.parametrize("who_blocks", ["amara", "other"])
+async def test_a_block_stops_messages_both_ways_and_keeps_the_history(
+    client: httpx.AsyncClient, make_user: Callable[..., Any], who_blocks: str
+) -> None:
+    amara: AuthedUser = await make_user("woman", name="Amara")
+    other: AuthedUser = await make_user("woman", name="Other")
+    started = await client.post(
+        "/api/conversations",
+        json={"participantId": str(other.id), "content": "Hello"},
+        headers=amara.headers,
+    )
+    assert started.status_code in (200, 201), started.text
+    conversation_id = started.json()["conversation"]["id"]
+    blocker, blocked = (amara, other) if who_blocks == "amara" else (other, amara)
+    answer = await client.post(f"/api/users/{blocked.id}/block", headers=blocker.headers)
+    assert answer.status_code == 200
+
+    for sender in (amara, other):
+        sent = await client.post(
+            f"/api/conversations/{conversation_id}/messages",
+            json={"content": "Are you there?"},
+            headers=sender.headers,
+        )
+        assert sent.status_code == 403
+        assert sent.json()["code"] == "blocked"
+    history = await client.get(f"/api/conversations/{conversation_id}", headers=blocker.headers)
+    assert history.status_code == 200
+    assert [m["content"] for m in history.json()["conversation"]["messages"]] == ["Hello"]

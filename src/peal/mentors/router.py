@@ -34,6 +34,7 @@ from peal.mentors.schemas import (
     MentorUpdate,
 )
 from peal.users.models import User
+from peal.users.schemas import LABEL_MAX
 
 router = APIRouter(prefix="/api/mentors", tags=["Mentors"], responses=error_responses(401))
 
@@ -56,7 +57,7 @@ async def list_mentors(
     viewer: OptionalUser,
     pages: Pages,
     skill: Annotated[
-        str | None, Query(max_length=100, description="Exact skill, case-insensitive")
+        str | None, Query(max_length=LABEL_MAX, description="Exact skill, case-insensitive")
     ] = None,
     availability: Annotated[Availability | None, Query()] = None,
     accepts_remote: Annotated[

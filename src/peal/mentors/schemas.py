@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from peal.core.schemas import CamelModel, Pagination, UTCTimestamp
+from peal.core.schemas import CamelModel, Pagination, UTCTimestamp, refuse_explicit_null
 from peal.core.text import bounded_text
 from peal.users.schemas import LabelList
 
@@ -188,13 +188,6 @@ class MatchesResponse(CamelModel):
 # --- requests -------------------------------------------------------------------------------
 
 
-def _not_null(value: object) -> object:
-    # Validators do not run on defaults: this sees only a null actually sent.
-    if value is None:
-        raise ValueError("must not be null")
-    return value
-
-
 class MentorCreate(CamelModel):
     """A new mentor profile for the caller. Any other field sent (`userId`, counters) is
     ignored."""
@@ -218,9 +211,7 @@ class MentorUpdate(CamelModel):
     max_mentees: MaxMentees | None = Field(default=None, examples=[8])
     accepts_remote: bool | None = Field(default=None, examples=[False])
 
-    _required = field_validator(
-        "skills", "availability", "max_mentees", "accepts_remote", mode="before"
-    )(_not_null)
+    _required = refuse_explicit_null("skills", "availability", "max_mentees", "accepts_remote")
 
 
 class ConnectRequest(CamelModel):

@@ -25,6 +25,7 @@ from peal.db import utcnow
 from peal.messaging.models import Conversation, ConversationParticipant, Message
 from peal.messaging.schemas import ConversationDetail, ConversationOut, MessageOut
 from peal.notifications.service import notify
+from peal.users.blocks import is_blocked_between
 from peal.users.models import User
 from peal.users.schemas import UserSummary
 
@@ -64,6 +65,9 @@ async def check_may_message(
         raise NotFound("User not found", code="user_not_found")
     if not in_conversation and not recipient.is_public and sender.role != "admin":
         raise NotFound("User not found", code="user_not_found")
+    if await is_blocked_between(session, sender.id, recipient.id):
+        # Either way: the history stays readable, nothing new is delivered.
+        raise Forbidden("You cannot message this person", code="blocked")
     return recipient
 
 

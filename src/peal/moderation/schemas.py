@@ -32,9 +32,11 @@ Note = Annotated[
 ]
 
 
+ContentTypeName = Literal["user", "video", "comment", "request", "story", "message", "event"]
+
+
 class ReportCreate(CamelModel):
-    content_type: str = Field(
-        max_length=30,
+    content_type: ContentTypeName = Field(
         description="user, video, comment, request, story, message (participants only) or event",
         examples=["video"],
     )

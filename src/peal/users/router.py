@@ -15,6 +15,7 @@ from peal.flows.follow_user import follow_user as start_following
 from peal.uploads.service import resolve_image_url
 from peal.users import service
 from peal.users.schemas import (
+    LABEL_MAX,
     FollowOut,
     InterestsBody,
     InterestsOut,
@@ -45,10 +46,10 @@ async def list_users(
     pages: Pages,
     role: Annotated[Literal["woman", "sponsor", "admin"] | None, Query()] = None,
     skill: Annotated[
-        str | None, Query(max_length=100, description="Exact skill, case-insensitive")
+        str | None, Query(max_length=LABEL_MAX, description="Exact skill, case-insensitive")
     ] = None,
     interest: Annotated[
-        str | None, Query(max_length=100, description="Exact interest, case-insensitive")
+        str | None, Query(max_length=LABEL_MAX, description="Exact interest, case-insensitive")
     ] = None,
     location: Annotated[
         str | None, Query(max_length=255, description="Part of the location, case-insensitive")
