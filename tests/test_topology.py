@@ -164,7 +164,7 @@ def topology(database_url: str, tmp_path: Path, app: object) -> Iterator[Topolog
             port = _free_port()
             topo.processes[f"api{index}"] = _spawn(
                 tmp_path / f"api{index}.log",
-                [*python, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                [*python, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                 env,
             )
             topo.api.append(f"http://127.0.0.1:{port}")
