@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import free_port, percentile  # noqa: E402  (bench/'s shared helpers)
+
 PASSWORD = "Bench-Password-2026"  # noqa: S105 - a throwaway local account
 CONNECTIONS = 16
 
@@ -53,17 +54,6 @@ class Case:
     path: str
     signed_in: bool
     statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 # --- data ---------------------------------------------------------------------------------
