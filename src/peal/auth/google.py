@@ -28,11 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.auth.service import AuthTools, Client, SignIn, _start_sign_in, end_all_sessions
 from peal.config import Settings
 from peal.core.errors import ServiceUnavailable, Unauthorized
-from peal.core.text import TEXT_MAX, raw_limit, strip_html
+from peal.core.text import TEXT_MAX, URL_MAX, raw_limit, strip_html
 from peal.db import utcnow
 from peal.settings.service import create_default_settings
 from peal.users.models import User
-from peal.users.schemas import NAME_MAX, URL_MAX
+from peal.users.schemas import NAME_MAX
 from peal.users.service import create_user, get_user_by_email, normalize_email
 
 GOOGLE_ALGORITHM = "RS256"

@@ -19,6 +19,7 @@ import html
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from annotated_types import GroupedMetadata, MaxLen, MinLen
 from pydantic import AfterValidator, StringConstraints
@@ -31,6 +32,9 @@ NOT_BLANK = r"\S"
 HTTP_URL_PATTERN = (
     r"^$|^[hH][tT][tT][pP][sS]?://[^\x00-\x20/?#@:\[\]\\]+(:[0-9]{1,5})?([/?#][^\x00-\x20]*)?$"
 )
+
+URL_MAX = 2048
+"""The longest URL any field holds."""
 
 TEXT_MAX = 10_000
 """The longest plain text any field holds; the bound of a caller that names none."""
@@ -134,7 +138,7 @@ def bounded_text(limit: int, *, required: bool) -> TextBounds:
     return TextBounds(limit, AfterValidator(check), required=required)
 
 
-def optional_url(limit: int) -> TextBounds:
+def optional_url(limit: int = URL_MAX) -> TextBounds:
     """A URL of at most `limit` characters; empty means absent. Whose file it may point to is
     the service's business (uploads.resolve_owned_upload)."""
 
@@ -146,3 +150,32 @@ def optional_url(limit: int) -> TextBounds:
         return value
 
     return TextBounds(limit, AfterValidator(check))
+
+
+HTTP_URL_REFUSED = "must be an http(s) URL"
+
+
+def _http_url(value: str | None) -> str | None:
+    """An absolute http(s) URL with a host, kept as written (no normalisation surprises for
+    the client); empty means absent. Its length is bounded before (`HttpUrlText`)."""
+    if value is None or value == "":
+        return None
+    if any(char.isspace() or ord(char) < 32 for char in value):
+        raise ValueError(HTTP_URL_REFUSED)
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise ValueError(HTTP_URL_REFUSED) from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(HTTP_URL_REFUSED)
+    return value
+
+
+HttpUrlText = Annotated[
+    str | None,
+    MaxLen(URL_MAX),
+    StringConstraints(pattern=HTTP_URL_PATTERN),
+    AfterValidator(_http_url),
+]
+"""A link anyone may follow (an avatar, a meeting room): an absolute http(s) URL, or empty
+(= clear it). A file of ours is an `optional_url`, resolved by the uploads service."""

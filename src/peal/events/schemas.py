@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from annotated_types import MaxLen
-from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from peal.core.schemas import (
     CamelModel,
@@ -17,13 +15,12 @@ from peal.core.schemas import (
     UTCTimestamp,
     refuse_explicit_null,
 )
-from peal.core.text import HTTP_URL_PATTERN, PlainText, TextBounds, plain_text
+from peal.core.text import HttpUrlText, PlainText, TextBounds, plain_text
 from peal.db import utcnow
 
 TITLE_MAX = 255
 DESCRIPTION_MAX = 10_000
 LOCATION_MAX = 255
-URL_MAX = 2048
 
 EventCategory = Literal["workshop", "webinar", "networking", "conference", "mentorship"]
 EventStatus = Literal["upcoming", "ongoing", "completed", "cancelled"]
@@ -47,21 +44,6 @@ def _max_length(limit: int) -> Any:
     return check
 
 
-def _http_url(value: str | None) -> str | None:
-    """An absolute http(s) URL, kept as written (no normalisation surprises for the client)."""
-    if value is None or value == "":
-        return None
-    if len(value) > URL_MAX or any(ch.isspace() for ch in value):
-        raise ValueError("Must be a valid http or https URL")
-    try:
-        parts = urlsplit(value)
-    except ValueError as exc:
-        raise ValueError("Must be a valid http or https URL") from exc
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError("Must be a valid http or https URL")
-    return value
-
-
 Title = Annotated[PlainText, TextBounds(TITLE_MAX, required=True), AfterValidator(_title)]
 Description = Annotated[
     str | None,
@@ -74,12 +56,6 @@ Location = Annotated[
     plain_text(LOCATION_MAX),
     AfterValidator(_max_length(LOCATION_MAX)),
     Field(json_schema_extra={"maxLength": LOCATION_MAX}),
-]
-HttpUrlText = Annotated[
-    str | None,
-    MaxLen(URL_MAX),
-    StringConstraints(pattern=HTTP_URL_PATTERN),
-    AfterValidator(_http_url),
 ]
 
 

@@ -29,7 +29,6 @@ TITLE_MAX = 255
 DESCRIPTION_MAX = 10_000
 CATEGORY_MAX = 100
 MESSAGE_MAX = 1000
-URL_MAX = 2048
 MIN_GOAL = Decimal("100.00")
 MAX_GOAL = Decimal("10000000.00")
 MIN_DONATION = Decimal("1.00")
@@ -109,7 +108,7 @@ Description = Annotated[
 Category = Annotated[str | None, AfterValidator(_category), Field(examples=["business"])]
 ImageUrl = Annotated[
     str | None,
-    optional_url(URL_MAX),
+    optional_url(),
     Field(examples=["https://cdn.peal.app/uploads/2f1c.../cover.jpg"]),
 ]
 Deadline = Annotated[date, BeforeValidator(input_date), Field(examples=["2026-12-31"])]

@@ -14,7 +14,6 @@ from peal.users.schemas import UserSummary
 TITLE_MAX = 255
 DESCRIPTION_MAX = 10_000
 IMPACT_MAX = 5000
-URL_MAX = 2048
 
 
 Title = Annotated[
@@ -32,7 +31,7 @@ Impact = Annotated[
 ]
 ImageUrl = Annotated[
     str | None,
-    optional_url(URL_MAX),
+    optional_url(),
     Field(examples=["https://cdn.peal.app/uploads/2f1c.../after.jpg"]),
 ]
 

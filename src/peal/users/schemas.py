@@ -5,18 +5,15 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Annotated
-from urllib.parse import urlsplit
 
-from annotated_types import MaxLen
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, EmailStr, Field
 
 from peal.core.schemas import CamelModel, UTCTimestamp, refuse_explicit_null
-from peal.core.text import HTTP_URL_PATTERN, TextBounds, strip_html
+from peal.core.text import HttpUrlText, TextBounds, strip_html
 
 NAME_MAX = 100
 BIO_MAX = 2000
 LOCATION_MAX = 255
-URL_MAX = 2048
 LABEL_MAX = 50
 LABELS_MAX = 20
 EMAIL_MAX = 254  # RFC 5321's limit on a path, which the email validator enforces
@@ -72,31 +69,10 @@ def _optional_text(limit: int) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _http_url(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    if len(value) > URL_MAX:
-        raise ValueError(f"must be at most {URL_MAX} characters")
-    parts = urlsplit(value)
-    if (
-        parts.scheme.lower() not in ("http", "https")
-        or not parts.hostname
-        or any(char.isspace() or ord(char) < 32 for char in value)
-    ):
-        raise ValueError("must be an http(s) URL")
-    return value
-
-
 # Bounded on the raw input (cleaning only ever shortens the text), so the schema says it.
 ProfileName = Annotated[str, TextBounds(NAME_MAX, required=True), AfterValidator(_name)]
 Bio = Annotated[str | None, TextBounds(BIO_MAX), _optional_text(BIO_MAX)]
 Location = Annotated[str | None, TextBounds(LOCATION_MAX), _optional_text(LOCATION_MAX)]
-AvatarUrl = Annotated[
-    str | None,
-    MaxLen(URL_MAX),
-    StringConstraints(pattern=HTTP_URL_PATTERN),
-    AfterValidator(_http_url),
-]
 
 
 class UserOut(CamelModel):
@@ -143,7 +119,7 @@ class UserUpdate(CamelModel):
     name: ProfileName | None = Field(default=None, examples=["Amara Okafor"])
     bio: Bio = Field(default=None, examples=["Baker and founder of a small bakery."])
     location: Location = Field(default=None, examples=["Lagos, Nigeria"])
-    avatar_url: AvatarUrl = Field(default=None, examples=["https://cdn.peal.app/a/amara.jpg"])
+    avatar_url: HttpUrlText = Field(default=None, examples=["https://cdn.peal.app/a/amara.jpg"])
     is_public: bool | None = Field(default=None, examples=[True])
 
     _no_null = refuse_explicit_null("name", "is_public")

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from peal.core.schemas import CamelModel, UTCTimestamp, refuse_explicit_null
-from peal.core.text import TextBounds, strip_html
+from peal.core.text import URL_MAX, TextBounds, optional_url, strip_html
 from peal.users.schemas import UserSummary
 
 TITLE_MAX = 255
@@ -18,7 +18,6 @@ CATEGORY_MAX = 100
 TAG_MAX = 30
 TAGS_MAX = 10
 COMMENT_MAX = 2000
-URL_MAX = 2048
 
 _SPACES = re.compile(r"\s+")
 
@@ -74,15 +73,6 @@ def _comment(value: str) -> str:
     return text
 
 
-def _url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if len(value) > URL_MAX:
-        raise ValueError(f"must be at most {URL_MAX} characters")
-    return value or None
-
-
 Title = Annotated[str, TextBounds(TITLE_MAX, required=True), AfterValidator(_title)]
 Description = Annotated[str | None, AfterValidator(_description)]
 Category = Annotated[str | None, AfterValidator(_category)]
@@ -90,7 +80,7 @@ Tags = Annotated[
     list[Annotated[str, Field(max_length=200)]], Field(max_length=50), AfterValidator(_tags)
 ]
 CommentText = Annotated[str, TextBounds(COMMENT_MAX, required=True), AfterValidator(_comment)]
-FileUrl = Annotated[str | None, AfterValidator(_url)]
+FileUrl = Annotated[str | None, optional_url()]
 
 VideoStatus = Literal["processing", "ready", "failed"]
 
