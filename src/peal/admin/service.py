@@ -26,6 +26,7 @@ from peal.admin.schemas import (
 )
 from peal.config import Settings
 from peal.core.errors import Conflict
+from peal.core.sql import contains_pattern, like
 from peal.db import utcnow
 from peal.flows.ban_account import ban_account, unban_account
 from peal.flows.delete_account import delete_account
@@ -115,11 +116,6 @@ async def analytics(session: AsyncSession, period: Period) -> Analytics:
 # --- users --------------------------------------------------------------------------------
 
 
-def _contains(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 async def present_admin_users(
     session: AsyncSession, rows: list[tuple[User, int, int, int]], admin: User
 ) -> list[AdminUserOut]:
@@ -160,9 +156,9 @@ async def list_users(
     if role:
         conditions.append(User.role == role)
     if text := (search or "").strip():
-        pattern = _contains(text.lower())
+        pattern = contains_pattern(text.lower())
         conditions.append(
-            or_(User.name.ilike(pattern, escape="\\"), User.email.like(pattern, escape="\\"))
+            or_(like(User.name, pattern), like(User.email, pattern, ignore_case=False))
         )
     total = (
         await session.execute(select(func.count()).select_from(User).where(*conditions))

@@ -11,7 +11,7 @@ from importlib import resources
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import CursorResult, Result, delete, exists, select, true, update
+from sqlalchemy import delete, exists, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -29,6 +29,7 @@ from peal.core.security import (
     hash_token,
     new_opaque_token,
 )
+from peal.core.sql import NO_SYNC, rowcount
 from peal.db import release_connection, utcnow
 from peal.email.service import queue_email
 from peal.settings.models import LANGUAGES, UserSettings
@@ -197,7 +198,7 @@ async def end_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
         .where(User.id == user_id)
         .values(session_epoch=User.session_epoch + 1)
         .returning(User.session_epoch)
-        .execution_options(synchronize_session=False)
+        .execution_options(**NO_SYNC)
     )
     loaded = session.identity_map.get(identity_key(User, user_id))
     if isinstance(loaded, User) and new_epoch is not None:
@@ -207,7 +208,7 @@ async def end_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .execution_options(**NO_SYNC)
     )
     # Her sockets and notification streams close once the transaction holds, in every process.
     disconnect_after_commit(session, user_id)
@@ -361,9 +362,9 @@ async def refresh(
             RefreshToken.session_epoch == epoch,
         )
         .values(replaced_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(**NO_SYNC)
     )
-    if _rowcount(claimed) == 1 or await _within_reuse_grace(session, tools, stored.id, now):
+    if rowcount(claimed) == 1 or await _within_reuse_grace(session, tools, stored.id, now):
         return await _issue(session, tools, user, stored.family_id, client or Client(), epoch)
     await revoke_family(session, stored.family_id)
     raise RefreshReused()
@@ -399,10 +400,6 @@ async def _within_reuse_grace(
         return False
     replaced_at: datetime = row.replaced_at
     return now - replaced_at <= timedelta(seconds=grace)
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return cast(CursorResult[Any], result).rowcount
 
 
 async def logout(
@@ -465,7 +462,7 @@ async def _consume_one_time_token(
         )
         .values(used_at=now)
         .returning(OneTimeToken.user_id)
-        .execution_options(synchronize_session=False)
+        .execution_options(**NO_SYNC)
     )
     return result.scalar_one_or_none()
 
@@ -480,7 +477,7 @@ async def _retire_unused_tokens(session: AsyncSession, user_id: uuid.UUID, purpo
             OneTimeToken.used_at.is_(None),
         )
         .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .execution_options(**NO_SYNC)
     )
 
 
@@ -601,11 +598,11 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     await end_all_sessions(session, user_id)
     await session.execute(
         delete(OneTimeToken).where(OneTimeToken.user_id == user_id),
-        execution_options={"synchronize_session": False},
+        execution_options=NO_SYNC,
     )
     await session.execute(
         delete(RefreshToken).where(RefreshToken.user_id == user_id),
-        execution_options={"synchronize_session": False},
+        execution_options=NO_SYNC,
     )
 
 

@@ -25,12 +25,11 @@ from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from peal.core.errors import Conflict, ValidationFailed
+from peal.core.sql import NO_SYNC, insert_ignoring_duplicates, rowcount
 from peal.db import Base, UUIDPrimaryKey, utcnow
 
 KEY_HEADER = "Idempotency-Key"
@@ -84,14 +83,10 @@ def request_hash(payload: Any) -> str:
 
 async def _insert_key(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert the key row unless (user, key) exists; True if this request owns the key."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     result = await session.execute(
-        insert(IdempotencyKey)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        insert_ignoring_duplicates(session, IdempotencyKey, ["user_id", "key"]).values(**values)
     )
-    return isinstance(result, CursorResult) and result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def _existing(session: AsyncSession, user_id: uuid.UUID, key: str) -> IdempotencyKey | None:
@@ -206,6 +201,6 @@ async def purge_expired_keys(session: AsyncSession, ttl_seconds: int) -> int:
         delete(IdempotencyKey).where(
             IdempotencyKey.created_at < utcnow() - timedelta(seconds=ttl_seconds)
         ),
-        execution_options={"synchronize_session": False},
+        execution_options=NO_SYNC,
     )
-    return int(result.rowcount) if isinstance(result, CursorResult) else 0
+    return rowcount(result)

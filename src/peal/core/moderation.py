@@ -16,6 +16,8 @@ from sqlalchemy import ColumnElement, String, or_, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from peal.core.sql import NO_SYNC
+
 
 class ModerationStatus(StrEnum):
     HIDDEN = "hidden"
@@ -65,6 +67,6 @@ async def set_moderation_status(
         .where(model.id == content_id, or_(*allowed))
         .values(**values)
         .returning(model.id),
-        execution_options={"synchronize_session": False},
+        execution_options=NO_SYNC,
     )
     return result.first() is not None

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
@@ -18,6 +17,7 @@ from peal.core.export import jsonable, row_dict
 from peal.core.moderation import ModerationStatus, not_moderated
 from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.core.schemas import PageParams, Pagination
+from peal.core.sql import NO_SYNC, insert_ignoring_duplicates
 from peal.db import utcnow
 from peal.events.models import Event, EventRegistration
 from peal.events.schemas import EventCreate, EventHost, EventOut, EventUpdate
@@ -29,8 +29,6 @@ from peal.users.policy import is_admin, is_self_or_admin, profile_visible
 # An event without an end date is taken to last this long (for its status and the filters).
 DEFAULT_DURATION = timedelta(hours=2)
 CANCELLED_NOTIFICATION = "event_cancelled"
-
-_NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 
 
 def _event_not_found() -> NotFound:
@@ -330,7 +328,7 @@ async def delete_event(session: AsyncSession, user: User, event_id: uuid.UUID) -
         raise Forbidden("Only the host or an admin can delete this event", code="not_event_host")
     if event_status(event, utcnow()) in ("upcoming", "ongoing"):
         await _notify_attendees(session, event, user)
-    await session.execute(delete(Event).where(Event.id == event.id), execution_options=_NO_SYNC)
+    await session.execute(delete(Event).where(Event.id == event.id), execution_options=NO_SYNC)
 
 
 async def _notify_attendees(session: AsyncSession, event: Event, actor: User) -> None:
@@ -359,13 +357,10 @@ async def _notify_attendees_of(session: AsyncSession, event: Event, *, actor_id:
 
 
 def _insert_registration(session: AsyncSession, event_id: uuid.UUID, user_id: uuid.UUID) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING RETURNING id` in the session's dialect."""
-    dialect = session.get_bind().dialect.name
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    """`INSERT ... ON CONFLICT DO NOTHING RETURNING id`: None when already registered."""
     return (
-        dialect_insert(EventRegistration)
+        insert_ignoring_duplicates(session, EventRegistration, ["event_id", "user_id"])
         .values(id=uuid.uuid4(), event_id=event_id, user_id=user_id, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["event_id", "user_id"])
         .returning(EventRegistration.id)
     )
 
@@ -392,7 +387,7 @@ async def _shift_attendee_count(
         # updated_at kept: a registration is not an edit of the event.
         .values(attendee_count=Event.attendee_count + delta, updated_at=Event.updated_at)
         .returning(Event.attendee_count),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     count = result.scalar_one_or_none()
     return None if count is None else int(count)
@@ -442,7 +437,7 @@ async def unregister(session: AsyncSession, user: User, event_id: uuid.UUID) -> 
         delete(EventRegistration)
         .where(EventRegistration.event_id == event.id, EventRegistration.user_id == user.id)
         .returning(EventRegistration.id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     if deleted.scalar_one_or_none() is None:
         return await _attendee_count(session, event.id)
@@ -464,11 +459,11 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
         update(Event)
         .where(Event.id.in_(registered.scalar_subquery()))
         .values(attendee_count=Event.attendee_count - 1, updated_at=Event.updated_at),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     await session.execute(
         delete(EventRegistration).where(EventRegistration.user_id == user_id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     now = utcnow()
     hosted = await session.scalars(
@@ -478,7 +473,7 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     )
     for event in hosted.all():
         await _notify_attendees_of(session, event, actor_id=user_id)
-    await session.execute(delete(Event).where(Event.host_id == user_id), execution_options=_NO_SYNC)
+    await session.execute(delete(Event).where(Event.host_id == user_id), execution_options=NO_SYNC)
 
 
 async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:

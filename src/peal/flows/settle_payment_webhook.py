@@ -14,13 +14,12 @@ import json
 from typing import Any
 
 import structlog
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from stripe import SignatureVerificationError, WebhookSignature
 
 from peal.config import Settings
 from peal.core.errors import AppError, ServiceUnavailable
+from peal.core.sql import insert_ignoring_duplicates, rowcount
 from peal.funding.donations import (
     find_donation_by_payment,
     settle_failed,
@@ -74,21 +73,17 @@ def verify_stripe_event(
 
 async def _store_once(session: AsyncSession, event: dict[str, Any]) -> bool:
     """Insert the event unless its id is known; True if this delivery is the first."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     obj = event["data"]["object"]
     result = await session.execute(
-        insert(PaymentEvent)
-        .values(
+        insert_ignoring_duplicates(session, PaymentEvent, ["provider", "event_id"]).values(
             provider="stripe",
             event_id=event["id"][:255],
             type=event["type"][:100],
             object_id=str(obj.get("id"))[:255] if obj.get("id") else None,
             payload=event,
         )
-        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
     )
-    return isinstance(result, CursorResult) and result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def _payment(intent: dict[str, Any]) -> Payment:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from peal.core.errors import Conflict, NotFound
 from peal.core.export import row_dict
+from peal.core.sql import NO_SYNC
 from peal.db import utcnow
 from peal.goals.models import GOAL_CATEGORIES, Goal, GoalMilestone
 from peal.goals.schemas import (
@@ -23,8 +24,6 @@ from peal.goals.schemas import (
     MilestoneCreate,
     MilestoneUpdate,
 )
-
-_NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 
 
 def _goal_not_found() -> NotFound:
@@ -192,7 +191,7 @@ async def update_goal(
 async def delete_goal(session: AsyncSession, owner_id: uuid.UUID, goal_id: uuid.UUID) -> None:
     result = await session.execute(
         delete(Goal).where(Goal.id == goal_id, Goal.user_id == owner_id).returning(Goal.id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     if result.scalar_one_or_none() is None:
         raise _goal_not_found()
@@ -273,7 +272,7 @@ async def delete_milestone(
         delete(GoalMilestone)
         .where(GoalMilestone.id == milestone_id, GoalMilestone.goal_id == goal.id)
         .returning(GoalMilestone.id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     if result.scalar_one_or_none() is None:
         raise _milestone_not_found()
@@ -344,7 +343,7 @@ async def goal_stats(session: AsyncSession, owner_id: uuid.UUID) -> GoalSummary:
 
 async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Her goals go, with their milestones (ON DELETE CASCADE)."""
-    await session.execute(delete(Goal).where(Goal.user_id == user_id), execution_options=_NO_SYNC)
+    await session.execute(delete(Goal).where(Goal.user_id == user_id), execution_options=NO_SYNC)
 
 
 async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:

@@ -18,12 +18,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from peal.core.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from peal.core.schemas import PageParams, Pagination
+from peal.core.sql import (
+    NO_SYNC,
+    contains_pattern,
+    dialect_insert,
+    insert_ignoring_duplicates,
+    like,
+)
 from peal.db import utcnow
 from peal.mentors.models import MentorConnection, MentorProfile, MentorSkill
 from peal.mentors.schemas import (
@@ -48,8 +54,6 @@ MAX_PENDING_REQUESTS = 10
 # Connection statuses listed by default: an ended mentorship is history, asked for by name.
 OPEN_OR_ANSWERED = ("pending", "accepted", "rejected")
 
-_NO_SYNC: dict[str, Any] = {"synchronize_session": False}
-
 
 def _mentor_not_found() -> NotFound:
     return NotFound("Mentor not found", code="mentor_not_found")
@@ -57,17 +61,6 @@ def _mentor_not_found() -> NotFound:
 
 def _connection_not_found() -> NotFound:
     return NotFound("Connection not found", code="connection_not_found")
-
-
-def _dialect_insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
-def _contains(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, its own `%`, `_` and `\\` taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def listed_mentor(viewer: User | None) -> ColumnElement[bool]:
@@ -164,7 +157,7 @@ async def get_mentor(session: AsyncSession, viewer: User | None, mentor_id: uuid
 
 async def _replace_skills(session: AsyncSession, mentor_id: uuid.UUID, skills: list[str]) -> None:
     await session.execute(
-        delete(MentorSkill).where(MentorSkill.mentor_id == mentor_id), execution_options=_NO_SYNC
+        delete(MentorSkill).where(MentorSkill.mentor_id == mentor_id), execution_options=NO_SYNC
     )
     session.add_all(MentorSkill(mentor_id=mentor_id, skill=skill) for skill in skills)
     await session.flush()
@@ -176,7 +169,7 @@ async def create_mentor(session: AsyncSession, user: User, data: MentorCreate) -
     now = utcnow()
     mentor_id = uuid.uuid4()
     inserted = await session.execute(
-        _dialect_insert(session)(MentorProfile)
+        insert_ignoring_duplicates(session, MentorProfile, ["user_id"])
         .values(
             id=mentor_id,
             user_id=user.id,
@@ -189,7 +182,6 @@ async def create_mentor(session: AsyncSession, user: User, data: MentorCreate) -
             created_at=now,
             updated_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["user_id"])
         .returning(MentorProfile.id)
     )
     if inserted.scalar_one_or_none() is None:
@@ -240,7 +232,7 @@ async def delete_mentor(session: AsyncSession, viewer: User, mentor_id: uuid.UUI
     if not is_self_or_admin(viewer, profile.user_id):
         raise Forbidden("Only the mentor can delete this profile", code="not_owner")
     await session.execute(
-        delete(MentorProfile).where(MentorProfile.id == profile.id), execution_options=_NO_SYNC
+        delete(MentorProfile).where(MentorProfile.id == profile.id), execution_options=NO_SYNC
     )
 
 
@@ -269,16 +261,16 @@ def _filter_conditions(filters: MentorFilters, viewer: User | None) -> list[Colu
     if filters.user_id is not None:
         conditions.append(MentorProfile.user_id == filters.user_id)
     if search := (filters.search or "").strip():
-        pattern = _contains(search)
+        pattern = contains_pattern(search)
         # Skills are stored lower-cased: the pattern is too (ILIKE is ASCII-only on SQLite).
-        skill_pattern = _contains(search.lower())
+        skill_pattern = contains_pattern(search.lower())
         conditions.append(
             or_(
-                User.name.ilike(pattern, escape="\\"),
-                MentorProfile.bio.ilike(pattern, escape="\\"),
+                like(User.name, pattern),
+                like(MentorProfile.bio, pattern),
                 exists().where(
                     MentorSkill.mentor_id == MentorProfile.id,
-                    MentorSkill.skill.like(skill_pattern, escape="\\"),
+                    like(MentorSkill.skill, skill_pattern, ignore_case=False),
                 ),
             )
         )
@@ -475,7 +467,7 @@ async def _shift_mentees(session: AsyncSession, mentor_id: uuid.UUID, delta: int
             updated_at=MentorProfile.updated_at,
         )
         .returning(MentorProfile.current_mentees_count),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     count = result.scalar_one_or_none()
     return None if count is None else int(count)
@@ -541,7 +533,7 @@ async def connect(
             f"You already have {MAX_PENDING_REQUESTS} pending requests",
             code="too_many_pending_requests",
         )
-    insert = _dialect_insert(session)(MentorConnection).values(
+    insert = dialect_insert(session, MentorConnection).values(
         id=uuid.uuid4(),
         mentor_id=profile.id,
         mentee_id=mentee.id,
@@ -604,7 +596,7 @@ async def _set_status(
         .where(condition)
         .values(status=status, updated_at=utcnow())
         .returning(MentorConnection.id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     connection_id = result.scalar_one_or_none()
     if connection_id is None:
@@ -695,7 +687,7 @@ async def end_connection(
             delete(MentorConnection)
             .where(mine, MentorConnection.status == "pending")
             .returning(MentorConnection.id),
-            execution_options=_NO_SYNC,
+            execution_options=NO_SYNC,
         )
         if withdrawn.scalar_one_or_none() is not None:
             return
@@ -753,7 +745,7 @@ async def close_pending_between(session: AsyncSession, user_a: uuid.UUID, user_b
             ),
         )
         .returning(MentorConnection.id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     return len(result.all())
 
@@ -771,7 +763,7 @@ async def close_for_user(session: AsyncSession, user_id: uuid.UUID) -> int:
             ),
         )
         .returning(MentorConnection.id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     return len(result.all())
 
@@ -788,7 +780,7 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
         delete(MentorConnection)
         .where(MentorConnection.mentee_id == user_id)
         .returning(MentorConnection.mentor_id, MentorConnection.status),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     mentors = sorted({mentor for mentor, status in result.all() if status == "accepted"})
     if mentors:
@@ -800,10 +792,10 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
                 current_mentees_count=MentorProfile.current_mentees_count - 1,
                 updated_at=MentorProfile.updated_at,
             ),
-            execution_options=_NO_SYNC,
+            execution_options=NO_SYNC,
         )
     await session.execute(
-        delete(MentorProfile).where(MentorProfile.user_id == user_id), execution_options=_NO_SYNC
+        delete(MentorProfile).where(MentorProfile.user_id == user_id), execution_options=NO_SYNC
     )
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from peal.core.moderation import ModerationStatus
+from peal.core.sql import NO_SYNC
 from peal.core.sqltime import epoch_seconds
 from peal.db import utcnow
 from peal.moderation.content import CONTENT_TYPES, ContentType
@@ -362,7 +363,7 @@ async def close_reports(
             updated_at=now,
         )
         .returning(ModerationReport.id),
-        execution_options={"synchronize_session": False},
+        execution_options=NO_SYNC,
     )
     count = len(closed.all())
     await session.refresh(report)

@@ -44,6 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import ServiceUnavailable
+from peal.core.sql import contains_pattern, like
 from peal.funding.models import FundingRequest
 from peal.funding.service import listable as funding_listable
 from peal.funding.service import present_request
@@ -108,16 +109,16 @@ class SqliteSearch:
     """`LIKE '%word%'` per word and field; every word must be found in some field."""
 
     def __init__(self, terms: Sequence[str]) -> None:
-        self._patterns = [_contains(term) for term in terms]
+        self._patterns = [contains_pattern(term) for term in terms]
 
     def matches(self, fields: Sequence[Field]) -> ColumnElement[bool]:
         return and_(
-            *(or_(*(_like(field.text, pattern) for field in fields)) for pattern in self._patterns)
+            *(or_(*(like(field.text, pattern) for field in fields)) for pattern in self._patterns)
         )
 
     def rank(self, fields: Sequence[Field]) -> ColumnElement[Any]:
         scores = [
-            case((_like(field.text, pattern), _SQLITE_WEIGHTS[field.weight]), else_=0)
+            case((like(field.text, pattern), _SQLITE_WEIGHTS[field.weight]), else_=0)
             for pattern in self._patterns
             for field in fields
         ]
@@ -152,15 +153,6 @@ class PostgresSearch:
 
 
 Backend = SqliteSearch | PostgresSearch
-
-
-def _contains(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _like(text: SQLColumnExpression[Any], pattern: str) -> ColumnElement[bool]:
-    return text.ilike(pattern, escape="\\")
 
 
 def _tsquery_quote(term: str) -> str:

@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import ValidationFailed
 from peal.core.export import row_dict
+from peal.core.sql import NO_SYNC, insert_ignoring_duplicates
 from peal.settings.models import LANGUAGES, THEMES, UserSettings
 
 DEFAULTS: dict[str, Any] = {
@@ -56,11 +56,10 @@ async def get_settings_for(session: AsyncSession, user_id: uuid.UUID) -> UserSet
     settings = await _find(session, user_id)
     if settings is not None:
         return settings
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     await session.execute(
-        insert(UserSettings)
-        .values(id=uuid.uuid4(), user_id=user_id, **DEFAULTS)
-        .on_conflict_do_nothing(index_elements=["user_id"])
+        insert_ignoring_duplicates(session, UserSettings, ["user_id"]).values(
+            id=uuid.uuid4(), user_id=user_id, **DEFAULTS
+        )
     )
     settings = await _find(session, user_id)
     assert settings is not None  # inserted just now, or by a concurrent request
@@ -100,7 +99,7 @@ async def delete_settings(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Drop a user's settings (account deletion)."""
     await session.execute(
         delete(UserSettings).where(UserSettings.user_id == user_id),
-        execution_options={"synchronize_session": False},
+        execution_options=NO_SYNC,
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.config import Settings
 from peal.core.errors import AppError, Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from peal.core.export import row_dict
+from peal.core.sql import NO_SYNC
 from peal.db import release_connection, utcnow
 from peal.outbox import enqueue_job
 from peal.storage.base import (
@@ -575,7 +576,7 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
 
     await session.execute(
         delete(Upload).where(Upload.owner_id == user_id),
-        execution_options={"synchronize_session": False},
+        execution_options=NO_SYNC,
     )
     enqueue_job(session, delete_owner_files, str(user_id))
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import BadRequest, NotFound
+from peal.core.sql import NO_SYNC, insert_ignoring_duplicates
 from peal.users.models import User, UserBlock, UserFollow, UserMute
-
-_NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 
 
 async def _target(session: AsyncSession, me: User, user_id: uuid.UUID, *, verb: str) -> User:
@@ -32,12 +29,6 @@ async def _target(session: AsyncSession, me: User, user_id: uuid.UUID, *, verb: 
     return user
 
 
-def _insert_ignoring_duplicates(session: AsyncSession, model: Any, **values: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(model).values(id=uuid.uuid4(), **values).on_conflict_do_nothing()
-
-
 async def _end_follows_between(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> None:
     """Delete the follows between two people (either way), taking them off the counters."""
     removed = await session.execute(
@@ -49,20 +40,20 @@ async def _end_follows_between(session: AsyncSession, a: uuid.UUID, b: uuid.UUID
             )
         )
         .returning(UserFollow.follower_id, UserFollow.following_id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     for follower_id, following_id in removed.all():
         await session.execute(
             update(User)
             .where(User.id == follower_id)
             .values(following_count=User.following_count - 1, updated_at=User.updated_at),
-            execution_options=_NO_SYNC,
+            execution_options=NO_SYNC,
         )
         await session.execute(
             update(User)
             .where(User.id == following_id)
             .values(followers_count=User.followers_count - 1, updated_at=User.updated_at),
-            execution_options=_NO_SYNC,
+            execution_options=NO_SYNC,
         )
 
 
@@ -76,7 +67,9 @@ async def block(session: AsyncSession, me: User, user_id: uuid.UUID) -> None:
         select(User.id).where(User.id.in_([me.id, target.id])).order_by(User.id).with_for_update()
     )
     await session.execute(
-        _insert_ignoring_duplicates(session, UserBlock, blocker_id=me.id, blocked_id=target.id)
+        insert_ignoring_duplicates(session, UserBlock).values(
+            id=uuid.uuid4(), blocker_id=me.id, blocked_id=target.id
+        )
     )
     await _end_follows_between(session, me.id, target.id)
 
@@ -85,21 +78,23 @@ async def unblock(session: AsyncSession, me: User, user_id: uuid.UUID) -> None:
     """Idempotent; follows ended by the block do not come back."""
     await session.execute(
         delete(UserBlock).where(UserBlock.blocker_id == me.id, UserBlock.blocked_id == user_id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
 
 
 async def mute(session: AsyncSession, me: User, user_id: uuid.UUID) -> None:
     target = await _target(session, me, user_id, verb="mute")
     await session.execute(
-        _insert_ignoring_duplicates(session, UserMute, muter_id=me.id, muted_id=target.id)
+        insert_ignoring_duplicates(session, UserMute).values(
+            id=uuid.uuid4(), muter_id=me.id, muted_id=target.id
+        )
     )
 
 
 async def unmute(session: AsyncSession, me: User, user_id: uuid.UUID) -> None:
     await session.execute(
         delete(UserMute).where(UserMute.muter_id == me.id, UserMute.muted_id == user_id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
 
 

@@ -22,11 +22,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from peal.core.export import jsonable, person, row_dict
+from peal.core.sql import NO_SYNC, contains_pattern, insert_ignoring_duplicates, like
 from peal.db import utcnow
 from peal.users.blocks import is_blocked_between
 from peal.users.models import (
@@ -46,7 +46,6 @@ from peal.users.schemas import UserOut, normalize_label
 DELETED_NAME = "Deleted user"
 # Bulk statements name their rows by SQL, not by loaded objects: no identity-map bookkeeping.
 # Counter updates also set `updated_at` to itself: a follower or a like is not an edit.
-_NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 # Bound parameters per IN list, well below SQLite's and asyncpg's limits (32766 / 32767).
 _IN_CHUNK = 500
 
@@ -205,12 +204,6 @@ class UserFilters:
     include_private: bool = False
 
 
-def _contains(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, its own `%`, `_` and `\\` taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _filter_conditions(filters: UserFilters) -> list[ColumnElement[bool]]:
     """SQL conditions of the filters; an empty or blank filter is no filter."""
     conditions = _listed_conditions(include_private=filters.include_private)
@@ -223,12 +216,10 @@ def _filter_conditions(filters: UserFilters) -> list[ColumnElement[bool]]:
             exists().where(UserInterest.user_id == User.id, UserInterest.interest == interest)
         )
     if location := (filters.location or "").strip():
-        conditions.append(User.location.ilike(_contains(location), escape="\\"))
+        conditions.append(like(User.location, contains_pattern(location)))
     if search := (filters.search or "").strip():
-        pattern = _contains(search)
-        conditions.append(
-            or_(User.name.ilike(pattern, escape="\\"), User.bio.ilike(pattern, escape="\\"))
-        )
+        pattern = contains_pattern(search)
+        conditions.append(or_(like(User.name, pattern), like(User.bio, pattern)))
     return conditions
 
 
@@ -341,7 +332,7 @@ async def replace_skills(session: AsyncSession, user_id: uuid.UUID, skills: list
     """Replace the whole list inside the request's transaction: all or nothing."""
     await _lock_user(session, user_id)
     await session.execute(
-        delete(UserSkill).where(UserSkill.user_id == user_id), execution_options=_NO_SYNC
+        delete(UserSkill).where(UserSkill.user_id == user_id), execution_options=NO_SYNC
     )
     labels = clean_labels(skills)
     session.add_all(UserSkill(user_id=user_id, skill=skill) for skill in labels)
@@ -355,7 +346,7 @@ async def replace_interests(
     """Replace the whole list inside the request's transaction: all or nothing."""
     await _lock_user(session, user_id)
     await session.execute(
-        delete(UserInterest).where(UserInterest.user_id == user_id), execution_options=_NO_SYNC
+        delete(UserInterest).where(UserInterest.user_id == user_id), execution_options=NO_SYNC
     )
     labels = clean_labels(interests)
     session.add_all(UserInterest(user_id=user_id, interest=interest) for interest in labels)
@@ -364,18 +355,6 @@ async def replace_interests(
 
 
 # --- follows --------------------------------------------------------------------------------
-
-
-def _insert_ignoring_duplicates(session: AsyncSession, **values: Any) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING RETURNING id` in the session's dialect."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(UserFollow)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["follower_id", "following_id"])
-        .returning(UserFollow.id)
-    )
 
 
 async def _shift_follow_counts(
@@ -391,7 +370,7 @@ async def _shift_follow_counts(
             updated_at=User.updated_at,
         )
         .returning(User.id, User.followers_count),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     counts = {row_id: count for row_id, count in result.all()}
     return counts[followed_id]
@@ -411,7 +390,9 @@ async def follow(session: AsyncSession, follower: User, user_id: uuid.UUID) -> t
     if not followed.is_active:
         raise NotFound("User not found", code="user_not_found")
     inserted = await session.execute(
-        _insert_ignoring_duplicates(session, follower_id=follower.id, following_id=followed.id)
+        insert_ignoring_duplicates(session, UserFollow, ["follower_id", "following_id"])
+        .values(follower_id=follower.id, following_id=followed.id)
+        .returning(UserFollow.id)
     )
     if inserted.scalar_one_or_none() is None:
         return await _followers_count(session, followed.id), False
@@ -433,7 +414,7 @@ async def unfollow(session: AsyncSession, follower: User, user_id: uuid.UUID) ->
         delete(UserFollow)
         .where(UserFollow.follower_id == follower.id, UserFollow.following_id == user_id)
         .returning(UserFollow.id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     if result.scalar_one_or_none() is not None:
         return await _shift_follow_counts(session, follower.id, user_id, -1)
@@ -452,19 +433,19 @@ async def _remove_follows(session: AsyncSession, user_id: uuid.UUID) -> None:
         update(User)
         .where(User.id.in_(followed.scalar_subquery()))
         .values(followers_count=User.followers_count - 1, updated_at=User.updated_at),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     await session.execute(
         update(User)
         .where(User.id.in_(followers.scalar_subquery()))
         .values(following_count=User.following_count - 1, updated_at=User.updated_at),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     await session.execute(
         delete(UserFollow).where(
             or_(UserFollow.follower_id == user_id, UserFollow.following_id == user_id)
         ),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
 
 
@@ -498,7 +479,7 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
         (UserMute, UserMute.muted_id),
         (DataExport, DataExport.user_id),
     ):
-        await session.execute(delete(model).where(column == user_id), execution_options=_NO_SYNC)
+        await session.execute(delete(model).where(column == user_id), execution_options=NO_SYNC)
     user = await session.get(User, user_id)
     assert user is not None  # the flow found and locked it
     _anonymise(user)
