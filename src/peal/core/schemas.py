@@ -212,6 +212,28 @@ class Pagination(CamelModel):
     has_more: bool = Field(examples=[True])
     next_cursor: str | None = Field(default=None, examples=[None])
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        page: int,
+        limit: int,
+        total: int,
+        next_cursor: str | None = None,
+        by_cursor: bool = False,
+    ) -> Pagination:
+        """The envelope of page `page` of `total` items. A list walked by cursor (`by_cursor`)
+        has more iff there is a next cursor: its page number means nothing there."""
+        total_pages = math.ceil(total / limit) if total else 0
+        return cls(
+            page=page,
+            limit=limit,
+            total=total,
+            total_pages=total_pages,
+            has_more=next_cursor is not None or (not by_cursor and page < total_pages),
+            next_cursor=next_cursor,
+        )
+
 
 T = TypeVar("T")
 
@@ -239,16 +261,7 @@ class PageParams:
         return (self.page - 1) * self.limit
 
     def pagination(self, total: int, next_cursor: str | None = None) -> Pagination:
-        total_pages = math.ceil(total / self.limit) if total else 0
-        has_more = next_cursor is not None or self.page < total_pages
-        return Pagination(
-            page=self.page,
-            limit=self.limit,
-            total=total,
-            total_pages=total_pages,
-            has_more=has_more,
-            next_cursor=next_cursor,
-        )
+        return Pagination.of(page=self.page, limit=self.limit, total=total, next_cursor=next_cursor)
 
 
 class CursorParams(PageParams):
@@ -266,11 +279,13 @@ class CursorParams(PageParams):
         self.cursor = decode_cursor(cursor) if cursor else None
 
     def pagination(self, total: int, next_cursor: str | None = None) -> Pagination:
-        result = super().pagination(total, next_cursor)
-        if self.cursor is not None:
-            # Following a cursor, the page number means nothing: more exist iff a next cursor.
-            result.has_more = next_cursor is not None
-        return result
+        return Pagination.of(
+            page=self.page,
+            limit=self.limit,
+            total=total,
+            next_cursor=next_cursor,
+            by_cursor=self.cursor is not None,
+        )
 
 
 class Cursor(BaseModel):

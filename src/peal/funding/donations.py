@@ -15,13 +15,15 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import distinct, exists, func, or_, select, true, tuple_
+from sqlalchemy import distinct, exists, func, or_, select, true
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.config import Settings
 from peal.core.errors import Conflict, Forbidden, NotFound
-from peal.core.schemas import Cursor, encode_cursor
+from peal.core.pagination import cut_page, keyset_page
+from peal.core.schemas import Cursor
+from peal.core.sql import NO_SYNC, rowcount
 from peal.db import utcnow
 from peal.email.service import queue_email
 from peal.funding.models import FundingDonation, FundingRequest
@@ -33,14 +35,12 @@ from peal.funding.schemas import (
     FundingRequestOut,
 )
 from peal.funding.service import (
-    NO_SYNC,
     donor_ids,
     donor_visible,
     get_managed_request,
     get_request,
     present_donation,
     present_request,
-    rowcount,
     today,
 )
 from peal.notifications.service import notify, notify_many
@@ -630,24 +630,17 @@ async def list_donations(
     total = (
         await session.execute(select(func.count()).select_from(FundingDonation).where(*conditions))
     ).scalar_one()
-    query = (
+    query = keyset_page(
         select(FundingDonation, User, donor_visible(viewer))
         .join(User, User.id == FundingDonation.donor_id)
-        .where(*conditions)
-        .order_by(FundingDonation.created_at.desc(), FundingDonation.id.desc())
+        .where(*conditions),
+        FundingDonation.created_at,
+        FundingDonation.id,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
-    if cursor is not None:
-        query = query.where(
-            tuple_(FundingDonation.created_at, FundingDonation.id) < (cursor.created_at, cursor.id)
-        )
-    else:
-        query = query.offset(offset)
-    rows = list((await session.execute(query.limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1][0]
-        next_cursor = encode_cursor(last.created_at, last.id)
+    rows, next_cursor = cut_page((await session.execute(query)).all(), limit)
     items = [
         present_donation(donation, donor if visible else None, viewer)
         for donation, donor, visible in rows

@@ -12,13 +12,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from peal.core.export import row_dict
 from peal.core.moderation import ModerationStatus, not_moderated
 from peal.core.moderation import set_moderation_status as set_row_moderation
+from peal.core.sql import NO_SYNC, contains_pattern, like, rowcount
 from peal.db import utcnow
 from peal.funding.models import FundingDonation, FundingRequest
 from peal.funding.schemas import (
@@ -37,16 +37,11 @@ from peal.users.schemas import UserSummary
 FUNDRAISER_ROLES = ("woman", "admin")
 MAX_DEADLINE_DAYS = 90
 RECENT_DONATIONS = 5
-NO_SYNC = {"synchronize_session": False}
 
 
 def today() -> date:
     """Deadlines are calendar days in UTC: a request is open through its deadline day."""
     return utcnow().date()
-
-
-def rowcount(result: Any) -> int:
-    return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
 
 # --- visibility and policies -------------------------------------------------------------
@@ -393,12 +388,6 @@ class RequestFilters:
     search: str | None = None
 
 
-def _contains(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, its own `%`, `_` and `\\` taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _status_condition(status: str) -> ColumnElement[bool]:
     """By the status a reader sees: an active request past its deadline counts as expired."""
     overdue = FundingRequest.deadline < today()
@@ -420,11 +409,11 @@ def _conditions(filters: RequestFilters, viewer: User | None) -> list[ColumnElem
     if filters.author_id is not None:
         conditions.append(FundingRequest.author_id == filters.author_id)
     if search := (filters.search or "").strip():
-        pattern = _contains(search)
+        pattern = contains_pattern(search)
         conditions.append(
             or_(
-                FundingRequest.title.ilike(pattern, escape="\\"),
-                FundingRequest.description.ilike(pattern, escape="\\"),
+                like(FundingRequest.title, pattern),
+                like(FundingRequest.description, pattern),
             )
         )
     return conditions

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, exists, false, func, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import case, delete, exists, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import BadRequest, Forbidden, NotFound
+from peal.core.pagination import cut_page, keyset_page
 from peal.core.realtime import emit_after_commit, is_online
-from peal.core.schemas import Cursor, encode_cursor
+from peal.core.schemas import Cursor
+from peal.core.sql import NO_SYNC, insert_ignoring_duplicates, rowcount
 from peal.db import utcnow
 from peal.messaging.models import Conversation, ConversationParticipant, Message
 from peal.messaging.schemas import ConversationDetail, ConversationOut, MessageOut
@@ -29,7 +30,6 @@ from peal.users.blocks import is_blocked_between
 from peal.users.models import User
 from peal.users.schemas import UserSummary
 
-_NO_SYNC = {"synchronize_session": False}
 NOTIFICATION_PREVIEW = 140
 # Ids per IN (...) list: well under the bind-parameter limits of PostgreSQL and SQLite.
 ID_CHUNK = 1000
@@ -74,12 +74,6 @@ async def check_may_message(
 # --- conversations --------------------------------------------------------------------------
 
 
-def _insert_ignoring_duplicates(session: AsyncSession, model: Any, index: list[str]) -> Any:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(model).on_conflict_do_nothing(index_elements=index)
-
-
 async def get_or_create_conversation(
     session: AsyncSession, me: User, other_id: uuid.UUID
 ) -> tuple[Conversation, bool]:
@@ -96,7 +90,7 @@ async def get_or_create_conversation(
     now = utcnow()
     new_id = uuid.uuid4()
     inserted = await session.scalar(
-        _insert_ignoring_duplicates(session, Conversation, ["pair_key"])
+        insert_ignoring_duplicates(session, Conversation, ["pair_key"])
         .values(id=new_id, pair_key=key, created_at=now)
         .returning(Conversation.id)
     )
@@ -257,23 +251,19 @@ async def list_conversations(
         .join(Conversation, Conversation.id == ConversationParticipant.conversation_id)
         .where(ConversationParticipant.user_id == user.id)
     )
-    if cursor is not None:
-        query = query.where(
-            tuple_(ConversationParticipant.last_message_at, ConversationParticipant.conversation_id)
-            < (cursor.created_at, cursor.id)
-        )
-    else:
-        query = query.offset(offset)
-    query = query.order_by(
-        ConversationParticipant.last_message_at.desc(),
-        ConversationParticipant.conversation_id.desc(),
-    ).limit(limit + 1)
-    rows = list((await session.execute(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last_mine = rows[-1][0]
-        next_cursor = encode_cursor(last_mine.last_message_at, last_mine.conversation_id)
+    query = keyset_page(
+        query,
+        ConversationParticipant.last_message_at,
+        ConversationParticipant.conversation_id,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+    )
+    rows, next_cursor = cut_page(
+        (await session.execute(query)).all(),
+        limit,
+        lambda row: (row[0].last_message_at, row[0].conversation_id),
+    )
     ids = [conversation.id for _mine, conversation in rows]
     participants = await _participants_of(session, ids)
     last_messages = await _last_messages_of(session, ids)
@@ -327,16 +317,10 @@ async def list_messages(
         .join(User, User.id == Message.sender_id)
         .where(Message.conversation_id == conversation_id)
     )
-    if cursor is not None:
-        query = query.where(tuple_(Message.created_at, Message.id) < (cursor.created_at, cursor.id))
-    else:
-        query = query.offset(offset)
-    query = query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1][0].created_at, rows[-1][0].id)
+    query = keyset_page(
+        query, Message.created_at, Message.id, limit=limit, offset=offset, cursor=cursor
+    )
+    rows, next_cursor = cut_page((await session.execute(query)).all(), limit)
     items = [_message_out(message, sender) for message, sender in rows]
     return MessageList(items, total or 0, next_cursor)
 
@@ -398,7 +382,7 @@ async def send_message(
                 + case((ConversationParticipant.user_id == sender.id, 0), else_=1),
             )
             .returning(ConversationParticipant.user_id, ConversationParticipant.unread_count),
-            execution_options=_NO_SYNC,
+            execution_options=NO_SYNC,
         )
     ).all()
     out = _message_out(message, sender)
@@ -445,7 +429,7 @@ async def mark_read(session: AsyncSession, user: User, conversation_id: uuid.UUI
             ConversationParticipant.user_id == user.id,
         )
         .values(unread_count=0),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     result = await session.execute(
         update(Message)
@@ -455,7 +439,7 @@ async def mark_read(session: AsyncSession, user: User, conversation_id: uuid.UUI
             Message.is_read == false(),
         )
         .values(is_read=True),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     members = await participant_ids(session, conversation_id, user.id)
     emit_after_commit(
@@ -464,7 +448,7 @@ async def mark_read(session: AsyncSession, user: User, conversation_id: uuid.UUI
         {"conversationId": str(conversation_id), "userId": str(user.id)},
         members,
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 # --- account deletion and data export -------------------------------------------------------
@@ -509,10 +493,10 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
                 else_=0,
             )
         ),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     await session.execute(
-        delete(Message).where(Message.sender_id == user_id), execution_options=_NO_SYNC
+        delete(Message).where(Message.sender_id == user_id), execution_options=NO_SYNC
     )
     conversation_ids = list(
         (
@@ -525,20 +509,20 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     )
     await session.execute(
         delete(ConversationParticipant).where(ConversationParticipant.user_id == user_id),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     for chunk in _chunks(conversation_ids):
         # The pair key is freed, so the remaining person may start afresh with a new account.
         await session.execute(
             update(Conversation).where(Conversation.id.in_(chunk)).values(pair_key=None),
-            execution_options=_NO_SYNC,
+            execution_options=NO_SYNC,
         )
         await session.execute(
             delete(Conversation).where(
                 Conversation.id.in_(chunk),
                 ~exists().where(ConversationParticipant.conversation_id == Conversation.id),
             ),
-            execution_options=_NO_SYNC,
+            execution_options=NO_SYNC,
         )
 
 

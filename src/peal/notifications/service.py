@@ -23,14 +23,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, delete, false, func, insert, select, tuple_, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from peal.core.errors import NotFound
 from peal.core.export import row_dict
+from peal.core.pagination import cut_page, keyset_page
 from peal.core.realtime import notifications_after_commit
-from peal.core.schemas import Cursor, encode_cursor
+from peal.core.schemas import Cursor
+from peal.core.sql import NO_SYNC, rowcount
 from peal.db import utcnow
 from peal.email.service import queue_email
 from peal.notifications.models import Notification
@@ -271,18 +272,12 @@ async def list_notifications(
     query = select(Notification).where(Notification.user_id == user_id)
     if unread_only:
         query = query.where(Notification.is_read == false())
-    if cursor is not None:
-        query = query.where(
-            tuple_(Notification.created_at, Notification.id) < (cursor.created_at, cursor.id)
-        )
-    else:
-        query = query.offset(offset)
-    query = query.order_by(Notification.created_at.desc(), Notification.id.desc())
-    items = list((await session.scalars(query.limit(limit + 1))).all())
-    next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        next_cursor = encode_cursor(items[-1].created_at, items[-1].id)
+    query = keyset_page(
+        query, Notification.created_at, Notification.id, limit=limit, offset=offset, cursor=cursor
+    )
+    items, next_cursor = cut_page(
+        (await session.scalars(query)).all(), limit, lambda item: (item.created_at, item.id)
+    )
     return items, (unread if unread_only else total), unread, next_cursor
 
 
@@ -309,9 +304,9 @@ async def mark_all_read(session: AsyncSession, user_id: uuid.UUID) -> int:
         update(Notification)
         .where(Notification.user_id == user_id, Notification.is_read == false())
         .values(is_read=True),
-        execution_options={"synchronize_session": False},
+        execution_options=NO_SYNC,
     )
-    return _rowcount(result)
+    return rowcount(result)
 
 
 async def delete_notification(
@@ -322,9 +317,9 @@ async def delete_notification(
         delete(Notification).where(
             Notification.id == notification_id, Notification.user_id == user_id
         ),
-        execution_options={"synchronize_session": False},
+        execution_options=NO_SYNC,
     )
-    if _rowcount(result) == 0:
+    if rowcount(result) == 0:
         raise NotFound("Notification not found")
 
 
@@ -332,12 +327,8 @@ async def purge_user_notifications(session: AsyncSession, user_id: uuid.UUID) ->
     """Drop a user's whole inbox (account deletion)."""
     await session.execute(
         delete(Notification).where(Notification.user_id == user_id),
-        execution_options={"synchronize_session": False},
+        execution_options=NO_SYNC,
     )
-
-
-def _rowcount(result: Any) -> int:
-    return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
 
 # --- account deletion and export -----------------------------------------------------------

@@ -9,19 +9,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, true
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import Forbidden, NotFound, ValidationFailed
 from peal.core.export import jsonable, row_dict
 from peal.core.moderation import ModerationStatus, not_moderated
 from peal.core.moderation import set_moderation_status as set_row_moderation
-from peal.core.schemas import Cursor, encode_cursor
+from peal.core.pagination import cut_page, keyset_page
+from peal.core.schemas import Cursor
+from peal.core.sql import NO_SYNC, contains_pattern, insert_ignoring_duplicates, like, rowcount
 from peal.db import utcnow
 from peal.funding.models import FundingRequest
-from peal.funding.service import donor_ids, rowcount, summary
+from peal.funding.service import donor_ids, summary
 from peal.notifications.service import notify, notify_many
 from peal.stories.models import SuccessStory, SuccessStoryCelebration
 from peal.stories.schemas import StoryCreate, StoryOut
@@ -32,7 +33,6 @@ from peal.users.policy import is_admin, profile_visible
 STORYTELLER_ROLES = ("woman", "admin")
 # "The most celebrated recent story" when none is featured: recent means this many days.
 FEATURED_RECENT_DAYS = 30
-NO_SYNC = {"synchronize_session": False}
 IMAGE_FIELDS = {"before_image_url": "beforeImageUrl", "after_image_url": "afterImageUrl"}
 
 
@@ -249,11 +249,6 @@ class StoryFilters:
     search: str | None = None
 
 
-def _contains(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _conditions(filters: StoryFilters, viewer: User | None) -> list[ColumnElement[bool]]:
     conditions = [profile_visible(viewer), listable(viewer)]
     if filters.author_id is not None:
@@ -261,12 +256,12 @@ def _conditions(filters: StoryFilters, viewer: User | None) -> list[ColumnElemen
     if filters.featured is not None:
         conditions.append(SuccessStory.is_featured == filters.featured)
     if search := (filters.search or "").strip():
-        pattern = _contains(search)
+        pattern = contains_pattern(search)
         conditions.append(
             or_(
-                SuccessStory.title.ilike(pattern, escape="\\"),
-                SuccessStory.description.ilike(pattern, escape="\\"),
-                SuccessStory.impact_description.ilike(pattern, escape="\\"),
+                like(SuccessStory.title, pattern),
+                like(SuccessStory.description, pattern),
+                like(SuccessStory.impact_description, pattern),
             )
         )
     return conditions
@@ -291,22 +286,15 @@ async def list_stories(
             .where(*conditions)
         )
     ).scalar_one()
-    query = (
-        _with_author()
-        .where(*conditions)
-        .order_by(SuccessStory.created_at.desc(), SuccessStory.id.desc())
+    query = keyset_page(
+        _with_author().where(*conditions),
+        SuccessStory.created_at,
+        SuccessStory.id,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
-    if cursor is not None:
-        query = query.where(
-            tuple_(SuccessStory.created_at, SuccessStory.id) < (cursor.created_at, cursor.id)
-        )
-    else:
-        query = query.offset(offset)
-    rows = list((await session.execute(query.limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1][0].created_at, rows[-1][0].id)
+    rows, next_cursor = cut_page((await session.execute(query)).all(), limit)
     return await present_stories(session, rows, viewer), total, next_cursor
 
 
@@ -349,12 +337,10 @@ async def _count(session: AsyncSession, story_id: uuid.UUID) -> int:
 async def celebrate(session: AsyncSession, story_id: uuid.UUID, user: User) -> int:
     """Idempotent: a second celebration by the same user changes nothing (unique pair)."""
     story, _author = await get_story(session, story_id, user)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     result = await session.execute(
-        insert(SuccessStoryCelebration)
-        .values(id=uuid.uuid4(), success_story_id=story.id, user_id=user.id, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["success_story_id", "user_id"])
+        insert_ignoring_duplicates(
+            session, SuccessStoryCelebration, ["success_story_id", "user_id"]
+        ).values(id=uuid.uuid4(), success_story_id=story.id, user_id=user.id, created_at=utcnow())
     )
     if rowcount(result) == 1:
         await session.execute(

@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import Forbidden, NotFound, ValidationFailed
 from peal.core.moderation import ModerationStatus, not_moderated
 from peal.core.moderation import set_moderation_status as set_row_moderation
-from peal.core.schemas import Cursor, encode_cursor
+from peal.core.pagination import cut_page, keyset_page
+from peal.core.schemas import Cursor
 from peal.db import utcnow
 from peal.notifications.service import notify
 from peal.users.models import User
@@ -134,23 +135,17 @@ async def list_comments(
     query = (
         select(VideoComment, User).join(User, User.id == VideoComment.user_id).where(*conditions)
     )
-    position = tuple_(VideoComment.created_at, VideoComment.id)
-    oldest_first = parent_id is not None
-    if cursor is not None:
-        after = (cursor.created_at, cursor.id)
-        query = query.where(position > after if oldest_first else position < after)
-    else:
-        query = query.offset(offset)
-    if oldest_first:
-        query = query.order_by(VideoComment.created_at.asc(), VideoComment.id.asc())
-    else:
-        query = query.order_by(VideoComment.created_at.desc(), VideoComment.id.desc())
-    rows = [(comment, user) for comment, user in await session.execute(query.limit(limit + 1))]
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1][0]
-        next_cursor = encode_cursor(last.created_at, last.id)
+    query = keyset_page(
+        query,
+        VideoComment.created_at,
+        VideoComment.id,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+        ascending=parent_id is not None,
+    )
+    rows = [(comment, user) for comment, user in await session.execute(query)]
+    rows, next_cursor = cut_page(rows, limit)
     return CommentPage(rows, total or 0, next_cursor)
 
 

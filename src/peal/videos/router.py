@@ -100,13 +100,12 @@ async def feed(
     page = await ranking.feed_page(session, viewer, limit=limit, cursor=position)
     rows = await service.videos_in_order(session, page.ids)
     offset = position.offset if position else 0
-    pagination = Pagination(
+    pagination = Pagination.of(
         page=offset // limit + 1,
         limit=limit,
         total=page.total,
-        total_pages=-(-page.total // limit) if page.total else 0,
-        has_more=page.next_cursor is not None,
         next_cursor=page.next_cursor,
+        by_cursor=True,
     )
     return Page[VideoOut](
         data=await service.present_videos(session, rows, viewer), pagination=pagination

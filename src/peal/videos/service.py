@@ -29,10 +29,8 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -41,7 +39,9 @@ from peal.core.errors import Conflict, Forbidden, NotFound
 from peal.core.export import jsonable, person, row_dict
 from peal.core.moderation import ModerationStatus, not_moderated
 from peal.core.moderation import set_moderation_status as set_row_moderation
-from peal.core.schemas import Cursor, encode_cursor
+from peal.core.pagination import cut_page, keyset_page
+from peal.core.schemas import Cursor
+from peal.core.sql import NO_SYNC, contains_pattern, insert_ignoring_duplicates, like, rowcount
 from peal.db import utcnow
 from peal.notifications.service import notify
 from peal.outbox import enqueue_job
@@ -217,11 +217,10 @@ def _search_condition(session: AsyncSession, term: str) -> ColumnElement[bool]:
     PostgreSQL escapes with a backslash by default (no ESCAPE clause, so the trigram index
     sees a plain constant pattern); SQLite has no default escape character.
     """
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
+    pattern = contains_pattern(term)
     if session.get_bind().dialect.name == "postgresql":
         return Video.search_text.like(pattern)
-    return Video.search_text.like(pattern, escape="\\")
+    return like(Video.search_text, pattern, ignore_case=False)
 
 
 def _filter_conditions(
@@ -274,17 +273,9 @@ async def list_videos(
     capped = ids.where(*conditions).limit(COUNT_CAP).subquery()
     total = await session.scalar(select(func.count()).select_from(capped))
     query = query.where(*conditions)
-    if cursor is not None:
-        query = query.where(tuple_(created, video_id) < (cursor.created_at, cursor.id))
-    else:
-        query = query.offset(offset)
-    query = query.order_by(created.desc(), video_id.desc()).limit(limit + 1)
+    query = keyset_page(query, created, video_id, limit=limit, offset=offset, cursor=cursor)
     rows = [(video, author) for video, author in await session.execute(query)]
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1][0]
-        next_cursor = encode_cursor(last.created_at, last.id)
+    rows, next_cursor = cut_page(rows, limit)
     return VideoPage(rows, total or 0, next_cursor)
 
 
@@ -452,13 +443,6 @@ async def delete_video(session: AsyncSession, video_id: uuid.UUID, user: User) -
 # --- likes, views, shares ------------------------------------------------------------------
 
 
-def _insert_ignoring_conflicts(session: AsyncSession, model: Any, values: dict[str, Any]) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING; `rowcount` then says whether a row went in."""
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model).values(**values).on_conflict_do_nothing()
-
-
 async def _bump(session: AsyncSession, video_id: uuid.UUID, column: Any, delta: int) -> int:
     """`UPDATE videos SET x = x + delta` in the caller's transaction; the new value."""
     new_value = await session.scalar(
@@ -479,13 +463,11 @@ async def like_video(session: AsyncSession, video_id: uuid.UUID, user: User) -> 
     """Idempotent: liking twice counts once. Notifies the author (not for one's own video)."""
     video, _author = await get_ready_video(session, video_id, user)
     inserted = await session.execute(
-        _insert_ignoring_conflicts(
-            session,
-            VideoLike,
-            {"id": uuid.uuid4(), "video_id": video.id, "user_id": user.id, "created_at": utcnow()},
+        insert_ignoring_duplicates(session, VideoLike).values(
+            id=uuid.uuid4(), video_id=video.id, user_id=user.id, created_at=utcnow()
         )
     )
-    if inserted.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(inserted) != 1:
         return True, await _current(session, video.id, Video.likes_count)
     count = await _bump(session, video.id, Video.likes_count, 1)
     await notify(
@@ -505,7 +487,7 @@ async def unlike_video(session: AsyncSession, video_id: uuid.UUID, user: User) -
     removed = await session.execute(
         delete(VideoLike).where(VideoLike.video_id == video.id, VideoLike.user_id == user.id)
     )
-    if removed.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(removed) != 1:
         return False, await _current(session, video.id, Video.likes_count)
     return False, await _bump(session, video.id, Video.likes_count, -1)
 
@@ -531,19 +513,15 @@ async def record_view(
     """
     video, _author = await get_ready_video(session, video_id, viewer)
     inserted = await session.execute(
-        _insert_ignoring_conflicts(
-            session,
-            VideoView,
-            {
-                "id": uuid.uuid4(),
-                "video_id": video.id,
-                "viewer_key": key,
-                "hour": int(time.time() // 3600),
-                "created_at": utcnow(),
-            },
+        insert_ignoring_duplicates(session, VideoView).values(
+            id=uuid.uuid4(),
+            video_id=video.id,
+            viewer_key=key,
+            hour=int(time.time() // 3600),
+            created_at=utcnow(),
         )
     )
-    if inserted.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(inserted) != 1:
         return False, await _current(session, video.id, Video.views_count)
     return True, await _bump(session, video.id, Video.views_count, 1)
 
@@ -557,27 +535,22 @@ async def record_share(
     """
     video, _author = await get_ready_video(session, video_id, viewer)
     inserted = await session.execute(
-        _insert_ignoring_conflicts(
-            session,
-            VideoShare,
-            {
-                "id": uuid.uuid4(),
-                "video_id": video.id,
-                "user_id": viewer.id if viewer else None,
-                "sharer_key": key,
-                "day": int(time.time() // 86400),
-                "created_at": utcnow(),
-            },
+        insert_ignoring_duplicates(session, VideoShare).values(
+            id=uuid.uuid4(),
+            video_id=video.id,
+            user_id=viewer.id if viewer else None,
+            sharer_key=key,
+            day=int(time.time() // 86400),
+            created_at=utcnow(),
         )
     )
-    if inserted.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(inserted) != 1:
         return await _current(session, video.id, Video.shares_count)
     return await _bump(session, video.id, Video.shares_count, 1)
 
 
 # --- account deletion and export -----------------------------------------------------------
 
-_NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 _IN_CHUNK = 500  # ids per IN list, well below SQLite's and asyncpg's parameter limits
 
 
@@ -589,7 +562,7 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     `updated_at`: losing a like or a comment is not an edit of the video.
     """
     await session.execute(
-        delete(Video).where(Video.author_id == user_id), execution_options=_NO_SYNC
+        delete(Video).where(Video.author_id == user_id), execution_options=NO_SYNC
     )
 
     liked = select(VideoLike.video_id).where(VideoLike.user_id == user_id)
@@ -597,18 +570,18 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
         update(Video)
         .where(Video.id.in_(liked.scalar_subquery()))
         .values(likes_count=Video.likes_count - 1, updated_at=Video.updated_at),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     await session.execute(
-        delete(VideoLike).where(VideoLike.user_id == user_id), execution_options=_NO_SYNC
+        delete(VideoLike).where(VideoLike.user_id == user_id), execution_options=NO_SYNC
     )
     # What she watched is hers too; the view counts stay (they are anonymous totals).
     await session.execute(
-        delete(VideoView).where(VideoView.viewer_key == f"u:{user_id}"), execution_options=_NO_SYNC
+        delete(VideoView).where(VideoView.viewer_key == f"u:{user_id}"), execution_options=NO_SYNC
     )
     await session.execute(
         update(VideoShare).where(VideoShare.user_id == user_id).values(user_id=None),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
 
     # A comment takes its replies with it (CASCADE), so each video's count is recounted
@@ -637,10 +610,10 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
         update(VideoComment)
         .where(VideoComment.id.in_(replied_to), VideoComment.user_id != user_id)
         .values(replies_count=VideoComment.replies_count - own_replies),
-        execution_options=_NO_SYNC,
+        execution_options=NO_SYNC,
     )
     await session.execute(
-        delete(VideoComment).where(VideoComment.user_id == user_id), execution_options=_NO_SYNC
+        delete(VideoComment).where(VideoComment.user_id == user_id), execution_options=NO_SYNC
     )
     remaining = (
         select(func.count())
@@ -653,7 +626,7 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
             update(Video)
             .where(Video.id.in_(video_ids[start : start + _IN_CHUNK]))
             .values(comments_count=remaining, updated_at=Video.updated_at),
-            execution_options=_NO_SYNC,
+            execution_options=NO_SYNC,
         )
 
 

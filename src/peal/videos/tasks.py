@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 import anyio
 import structlog
-from sqlalchemy import and_, case, or_, select, tuple_, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from peal.core.pagination import after_cursor
 from peal.core.schemas import decode_cursor, encode_cursor
 from peal.db import after_commit, commit, utcnow
 from peal.jobs import broker, runtime
@@ -290,7 +291,7 @@ async def fan_out_batch(video_id: uuid.UUID, after: str | None) -> str | None:
         if after is not None:
             position = decode_cursor(after)
             query = query.where(
-                tuple_(UserFollow.created_at, UserFollow.id) > (position.created_at, position.id)
+                after_cursor(UserFollow.created_at, UserFollow.id, position, ascending=True)
             )
         followers = (await session.execute(query)).all()
         if followers:
