@@ -29,10 +29,12 @@ JWT_ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a token type name, not a secret
 
 
-# Hashing threads run at this niceness (Linux: per thread). A login storm then takes the CPU
-# the event loop leaves idle instead of sharing it evenly with the loop: every other request
-# keeps its latency, and logins still use all the spare CPU.
+# Hashing threads run this much nicer than the process (Linux: per thread; capped at 19). A
+# login storm then takes the CPU the event loop leaves idle instead of sharing it evenly with
+# the loop: every other request keeps its latency, and logins still use all the spare CPU.
+# Relative, so a server started under `nice` still ranks its loop above its hashes.
 HASH_THREAD_NICENESS = 10
+MAX_NICENESS = 19
 _thread_state = threading.local()
 
 
@@ -43,7 +45,9 @@ def _lower_this_threads_priority() -> None:
     with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: no harm
         current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         os.setpriority(
-            os.PRIO_PROCESS, threading.get_native_id(), max(current, HASH_THREAD_NICENESS)
+            os.PRIO_PROCESS,
+            threading.get_native_id(),
+            min(MAX_NICENESS, current + HASH_THREAD_NICENESS),
         )
 
 
