@@ -78,35 +78,34 @@ SEED_SQL = [
     # Two or three tags per video from a vocabulary of 300 (a few are very common).
     """
     INSERT INTO video_tags (id, video_id, video_created_at, tag, created_at)
-    SELECT gen_random_uuid(), v.id, v.created_at,
-           'tag' || (floor(power(random(), 2) * :tag_vocabulary))::int,
-           now()
-    FROM bench_videos v, generate_series(1, 3) AS k
-    WHERE k < 3 OR v.n % 2 = 0
-    ON CONFLICT DO NOTHING
+    SELECT gen_random_uuid(), t.id, t.created_at, t.tag, now()
+    FROM (SELECT DISTINCT v.id, v.created_at,
+                 'tag' || (floor(power(random(), 2) * :tag_vocabulary))::int AS tag
+          FROM bench_videos v, generate_series(1, 3) AS k
+          WHERE k < 3 OR v.n % 2 = 0) t
     """,
     # A week of engagement, skewed towards recent videos.
     """
     INSERT INTO video_likes (id, video_id, user_id, created_at)
     SELECT gen_random_uuid(), v.id, u.id, p.at
-    FROM (SELECT 1 + floor(power(random(), 3) * :videos)::int AS vn,
-                 1 + floor(random() * :users)::int AS un,
-                 now() - random() * interval '7 days' AS at
-          FROM generate_series(1, :likes)) p
+    FROM (SELECT DISTINCT ON (vn, un) vn, un, at
+          FROM (SELECT 1 + floor(power(random(), 3) * :videos)::int AS vn,
+                       1 + floor(random() * :users)::int AS un,
+                       now() - random() * interval '7 days' AS at
+                FROM generate_series(1, :likes)) p0) p
     JOIN bench_videos v ON v.n = p.vn
     JOIN bench_users u ON u.n = p.un
-    ON CONFLICT DO NOTHING
     """,
     """
     INSERT INTO video_views (id, video_id, viewer_key, hour, created_at)
-    SELECT gen_random_uuid(), v.id, 'a:' || md5(p.viewer::text),
-           floor(extract(epoch FROM p.at) / 3600), p.at
-    FROM (SELECT 1 + floor(power(random(), 3) * :videos)::int AS vn,
-                 floor(random() * 200000)::int AS viewer,
-                 now() - random() * interval '7 days' AS at
-          FROM generate_series(1, :views)) p
+    SELECT gen_random_uuid(), v.id, 'a:' || md5(p.viewer::text), p.hour, p.at
+    FROM (SELECT DISTINCT ON (vn, viewer, hour) vn, viewer, hour, at
+          FROM (SELECT vn, viewer, at, floor(extract(epoch FROM at) / 3600) AS hour
+                FROM (SELECT 1 + floor(power(random(), 3) * :videos)::int AS vn,
+                             floor(random() * 200000)::int AS viewer,
+                             now() - random() * interval '7 days' AS at
+                      FROM generate_series(1, :views)) p1) p0) p
     JOIN bench_videos v ON v.n = p.vn
-    ON CONFLICT DO NOTHING
     """,
     """
     INSERT INTO video_comments (id, video_id, user_id, content, replies_count, created_at)
@@ -185,8 +184,9 @@ SEED_SQL = [
     """,
 ]
 
-# The tables the seed fills: their secondary indexes (not those behind a primary key or a
-# unique constraint, which ON CONFLICT needs) are dropped for the load and built after it.
+# The tables the seed fills: their indexes are dropped for the load and built after it, and
+# so are their primary keys and unique constraints when no foreign key refers to them (the
+# seed writes no duplicates: DISTINCT where random draws could repeat).
 SEEDED_TABLES = [
     "users",
     "videos",
@@ -203,6 +203,13 @@ SECONDARY_INDEXES = """
     WHERE i.schemaname = 'public' AND i.tablename = ANY(:tables)
       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
     ORDER BY i.tablename, i.indexname
+"""
+UNREFERENCED_KEYS = """
+    SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
+    FROM pg_constraint c
+    WHERE c.contype IN ('p', 'u') AND c.conrelid::regclass::text = ANY(:tables)
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f'
+                      AND f.conindid = c.conindid)
 """
 
 
@@ -251,8 +258,11 @@ async def seed(engine: AsyncEngine, sizes: dict[str, int]) -> None:
         await conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
         await conn.execute(text("SET LOCAL session_replication_role = replica"))
         indexes = (await conn.execute(text(SECONDARY_INDEXES), {"tables": SEEDED_TABLES})).all()
+        keys = (await conn.execute(text(UNREFERENCED_KEYS), {"tables": SEEDED_TABLES})).all()
         for name, _ in indexes:
             await conn.execute(text(f'DROP INDEX "{name}"'))
+        for table, name, _ in keys:
+            await conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
         for statement in SEED_SQL:
             step = time.perf_counter()
             result = await conn.execute(text(statement), sizes if ":" in statement else {})
@@ -260,9 +270,14 @@ async def seed(engine: AsyncEngine, sizes: dict[str, int]) -> None:
             rows = result.rowcount if result.rowcount and result.rowcount > 0 else 0
             print(f"  {time.perf_counter() - step:6.2f} s  {rows:>9} rows  {first_line}")
         step = time.perf_counter()
+        for table, name, definition in keys:
+            await conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
         for _, definition in indexes:
             await conn.execute(text(definition))
-        print(f"  {time.perf_counter() - step:6.2f} s  {len(indexes)} secondary indexes rebuilt")
+        print(
+            f"  {time.perf_counter() - step:6.2f} s  {len(keys)} keys and {len(indexes)} "
+            "indexes rebuilt"
+        )
     print(f"seeded in {time.perf_counter() - started:.1f} s")
 
 
