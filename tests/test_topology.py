@@ -2,8 +2,10 @@
 `peal scheduler`, PostgreSQL and a Redis of the test's own (so it can be stopped and started).
 
 It shows that the processes make one system: the rate limit is shared, a job queued by an API
-process runs once in the worker, a periodic job runs once per period, no job is lost while
-Redis is down (the outbox), and killed database connections cost no failed request.
+process runs once in the worker, a periodic job runs once per period, a Socket.IO event raised
+by one API process reaches a socket held by the other, no job is lost while Redis is down (the
+outbox), an API process starts and serves while Redis is down, and killed database connections
+cost no failed request. Each `peal serve` runs its default number of workers.
 Runs in the PostgreSQL + Redis pass only.
 """
 
@@ -28,7 +30,8 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
-from tests.conftest import REDIS_URL, TEST_PASSWORD
+from tests.conftest import REDIS_URL, TEST_PASSWORD, AuthedUser
+from tests.realtime.conftest import EVENT_WAIT, Recorder
 
 pytestmark = pytest.mark.skipif(
     REDIS_URL is None or shutil.which("redis-server") is None,
@@ -37,6 +40,7 @@ pytestmark = pytest.mark.skipif(
 
 WAIT_SECONDS = 60.0
 RATE_LIMIT = 100
+PEAL = [sys.executable, "-m", "peal.cli"]
 
 
 def _free_port() -> int:
@@ -65,6 +69,20 @@ class Topology:
     logs: Path
     database_url: str
     processes: dict[str, subprocess.Popen[bytes]]
+    env: dict[str, str]
+
+    def start_api(self) -> str:
+        """One more `peal serve` (its default worker count: one per core with Redis)."""
+        port = _free_port()
+        name = f"api{len(self.api) + 1}"
+        self.processes[name] = _spawn(
+            self.logs / f"{name}.log",
+            [*PEAL, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            self.env,
+        )
+        url = f"http://127.0.0.1:{port}"
+        self.api.append(url)
+        return url
 
     def start_redis(self) -> None:
         self.processes["redis"] = _spawn(
@@ -116,12 +134,14 @@ def _wait_for_port(port: int) -> None:
     raise AssertionError(f"nothing listens on port {port}")
 
 
-def _wait_healthy(url: str, logs: str) -> None:
+def _wait_healthy(url: str, logs: str, *, statuses: tuple[int, ...] = (200,)) -> httpx.Response:
+    """The first /health answer with one of `statuses` (503: serving, but `degraded`)."""
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
+            answer = httpx.get(f"{url}/health", timeout=2)
+            if answer.status_code in statuses:
+                return answer
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
@@ -156,24 +176,16 @@ def topology(database_url: str, tmp_path: Path, app: object) -> Iterator[Topolog
         logs=tmp_path,
         database_url=database_url,
         processes={},
+        env=env,
     )
     topo.start_redis()
-    python = [sys.executable, "-m", "peal.cli"]
     try:
-        for index in (1, 2):
-            port = _free_port()
-            topo.processes[f"api{index}"] = _spawn(
-                tmp_path / f"api{index}.log",
-                [*python, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                env,
-            )
-            topo.api.append(f"http://127.0.0.1:{port}")
+        for _ in (1, 2):
+            topo.start_api()
         topo.processes["worker"] = _spawn(
-            tmp_path / "worker.log", [*python, "worker", "--workers", "1"], env
+            tmp_path / "worker.log", [*PEAL, "worker", "--workers", "1"], env
         )
-        topo.processes["scheduler"] = _spawn(
-            tmp_path / "scheduler.log", [*python, "scheduler"], env
-        )
+        topo.processes["scheduler"] = _spawn(tmp_path / "scheduler.log", [*PEAL, "scheduler"], env)
         for url in topo.api:
             _wait_healthy(url, topo.log_tail())
         yield topo
@@ -267,6 +279,66 @@ async def test_no_job_is_lost_while_redis_is_down(topology: Topology) -> None:
             return len(_mails_to(topology, address)) == 1
 
         await _eventually(mailed, "the email queued while Redis was down", topology)
+
+
+async def test_an_api_process_starts_and_serves_while_redis_is_down(topology: Topology) -> None:
+    """A process (re)started during a Redis outage serves; its jobs wait in the outbox and
+    run once Redis is back."""
+    topology.stop_redis()
+    url = topology.start_api()
+    health = _wait_healthy(url, topology.log_tail(), statuses=(200, 503)).json()
+    assert health["status"] == "degraded", health
+    assert health["services"]["redis"] == "down", health
+    address = f"late-{uuid.uuid4().hex[:8]}@example.com"
+    async with httpx.AsyncClient(timeout=30) as http:
+        assert (await http.get(f"{url}/api/videos?limit=1")).status_code == 200
+        await _register(http, url, address)
+    assert _mails_to(topology, address) == []
+
+    topology.start_redis()
+
+    async def mailed() -> bool:
+        return len(_mails_to(topology, address)) == 1
+
+    await _eventually(mailed, "the email queued by the process started without Redis", topology)
+
+    async def healthy() -> bool:
+        async with httpx.AsyncClient(timeout=5) as http:
+            return (await http.get(f"{url}/health")).status_code == 200
+
+    await _eventually(healthy, "the late process seeing Redis again", topology)
+
+
+async def test_a_socket_event_raised_by_one_api_process_reaches_the_other(
+    topology: Topology, woman: AuthedUser, sponsor: AuthedUser
+) -> None:
+    one, two = topology.api
+    socket = Recorder()
+    await socket.client.connect(
+        one,
+        auth={"token": woman.token},
+        transports=["websocket"],
+        socketio_path="socket.io",
+        wait_timeout=EVENT_WAIT,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=two, timeout=EVENT_WAIT) as http:
+            started = await http.post(
+                "/api/conversations",
+                json={"participantId": str(woman.id)},
+                headers=sponsor.headers,
+            )
+            assert started.status_code == 201, started.text
+            cid = started.json()["conversation"]["id"]
+            posted = await http.post(
+                f"/api/conversations/{cid}/messages",
+                json={"content": "from process two"},
+                headers=sponsor.headers,
+            )
+            assert posted.status_code == 201, posted.text
+        assert await socket.next("message_received") == posted.json()["message"]
+    finally:
+        await socket.client.disconnect()
 
 
 async def test_killed_database_connections_cost_no_failed_request(topology: Topology) -> None:

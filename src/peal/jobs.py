@@ -16,6 +16,7 @@ growing delay; every failure is logged, and none ever reaches the request that q
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from taskiq import (
     AsyncBroker,
@@ -172,17 +174,54 @@ def is_in_process() -> bool:
     return isinstance(broker, InMemoryBroker)
 
 
-async def start_client() -> None:
-    """Connect the app (a job producer) to the broker; the in-process one needs nothing."""
-    if not is_in_process():
-        await broker.startup()
+# While Redis is away at start-up: how long one attempt to reach it may take, and how often
+# the app tries again in the background.
+BROKER_CONNECT_TIMEOUT_SECONDS = 5.0
+BROKER_RETRY_SECONDS = 2.0
+_broker_starting: asyncio.Task[None] | None = None
+
+
+async def _start_broker() -> bool:
+    try:
+        await asyncio.wait_for(broker.startup(), BROKER_CONNECT_TIMEOUT_SECONDS)
+    except (OSError, TimeoutError, RedisError) as error:
+        log.warning("broker_unavailable", error=f"{type(error).__name__}: {error}")
+        return False
+    return True
+
+
+async def _keep_starting_broker(interval: float) -> None:
+    while True:
+        if await _start_broker():
+            log.info("broker_connected")
+            return
+        await asyncio.sleep(interval)
+
+
+async def start_client(*, retry_seconds: float = BROKER_RETRY_SECONDS) -> None:
+    """Connect the app (a job producer) to the broker; the in-process one needs nothing.
+
+    Redis down does not stop the app from starting: the jobs wait in the outbox (the relay
+    hands them over once Redis answers), /health says `degraded`, and the broker's own
+    start-up (declaring the stream's consumer group) is retried in the background.
+    """
+    global _broker_starting
+    if is_in_process() or await _start_broker():
+        return
+    _broker_starting = asyncio.create_task(_keep_starting_broker(retry_seconds))
 
 
 async def stop_client() -> None:
+    global _broker_starting
     if is_in_process():
         await wait_for_jobs()
-    else:
-        await broker.shutdown()
+        return
+    if _broker_starting is not None:
+        _broker_starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await _broker_starting
+        _broker_starting = None
+    await broker.shutdown()
 
 
 async def wait_for_jobs() -> None:

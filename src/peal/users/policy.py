@@ -69,18 +69,25 @@ def not_muted(viewer_id: ViewerId, person_id: ViewerId) -> ColumnElement[bool]:
     return ~exists().where(UserMute.muter_id == viewer_id, UserMute.muted_id == person_id)
 
 
-def profile_visible(viewer: User | None, person: PersonEntity = User) -> ColumnElement[bool]:
+def profile_visible(
+    viewer: User | None, person: PersonEntity = User, *, person_id: PersonId | None = None
+) -> ColumnElement[bool]:
     """SQL condition on the joined `person` row: may `viewer` see this person, and so their
     videos, requests, stories, comments and registrations? Admins see everyone; others see
-    active public profiles with no block between them, and themselves."""
+    active public profiles with no block between them, and themselves.
+
+    `person_id`: the same id read from the other side of the join (e.g. `Video.author_id`),
+    so the block checks run per row of that table rather than per row of `users` (a planner
+    that hashes the whole users table then runs them for every user)."""
     if is_admin(viewer):
         return true()
     active = and_(*listed_conditions(include_private=True, person=person))
     if viewer is None:
         return and_(active, person.is_public == true())
+    who = person.id if person_id is None else person_id
     return or_(
-        person.id == viewer.id,
-        and_(active, person.is_public == true(), not_blocked(viewer.id, person.id)),
+        who == viewer.id,
+        and_(active, person.is_public == true(), not_blocked(viewer.id, who)),
     )
 
 

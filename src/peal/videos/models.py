@@ -64,6 +64,15 @@ class Video(UUIDPrimaryKey, Timestamps, Moderated, Base):
             **_where(_READY),
         ),
         Index("ux_videos_video_key", "video_key", unique=True),
+        # A list joined from another table (a tag's `video_tags` rows, the feed's tag source)
+        # checks each video's visibility by id: from this index alone (an index-only scan of
+        # a small index), not a random heap page per row. Counters are not in it: their
+        # updates stay HOT.
+        Index(
+            "ix_videos_id_visibility",
+            "id",
+            postgresql_include=["author_id", "status", "moderation_status"],
+        ),
         # The sweeper of stuck processing: a handful of rows at any time.
         Index("ix_videos_processing", "created_at", **_where(_PROCESSING)),
         # Substring search: a trigram GIN index on PostgreSQL (a rare word is an index lookup;

@@ -232,6 +232,7 @@ def _source(
     limit: int,
     *,
     by_tag: ColumnElement[bool] | None = None,
+    followed_by: uuid.UUID | None = None,
 ) -> Select[Any]:
     """One source of candidates: its best `limit` rows in its own order (its own index)."""
     inner = select(
@@ -243,8 +244,30 @@ def _source(
     ).join(User, User.id == Video.author_id)
     if by_tag is not None:
         inner = inner.join(VideoTag, and_(VideoTag.video_id == Video.id, by_tag))
+    if followed_by is not None:
+        # A join from her follows (not `author_id IN (...)`): the planner starts from the few
+        # people she follows and reads each one's videos by `ix_videos_author_created`,
+        # instead of walking every video newest first looking for theirs.
+        inner = inner.join(
+            UserFollow,
+            and_(UserFollow.following_id == Video.author_id, UserFollow.follower_id == followed_by),
+        )
     subquery = inner.where(*conditions).order_by(*order).limit(limit).subquery(name)
     return select(subquery)
+
+
+def _newest_of_each(name: str, sources: Sequence[Select[Any]], limit: int) -> Select[Any]:
+    """The newest `limit` rows of several sources (one per interest): each walks its own
+    index range newest first and stops at `limit`, so a rare label costs no more than a common
+    one (an `IN (labels)` would read every row of every label, then sort)."""
+    merged = union_all(*sources).subquery(f"{name}_each")
+    newest = (
+        select(merged)
+        .order_by(merged.c.created_at.desc(), merged.c.id.desc())
+        .limit(limit)
+        .subquery(name)
+    )
+    return select(newest)
 
 
 async def _candidates(
@@ -254,7 +277,7 @@ async def _candidates(
     base: list[ColumnElement[bool]] = [
         Video.status == "ready",
         Video.created_at <= as_of,
-        profile_visible(viewer),
+        profile_visible(viewer, person_id=Video.author_id),
         *unmuted_authors(viewer),
         listable(viewer),
     ]
@@ -276,9 +299,6 @@ async def _candidates(
             ),
         ]
         trending_only = [*base, Video.trending_score > 0]
-        followed = Video.author_id.in_(
-            select(UserFollow.following_id).where(UserFollow.follower_id == viewer.id)
-        )
         # Read first (one small query): as literal values the planner can use the category
         # and tag statistics, where a subquery would make it guess.
         labels = list(
@@ -290,16 +310,35 @@ async def _candidates(
             )
         )
         sources = [
-            _source("followed", [*base, followed], newest, SOURCE_LIMIT),
+            _source("followed", base, newest, SOURCE_LIMIT, followed_by=viewer.id),
             _source("trending", trending_only, by_trend, SOURCE_LIMIT),
             _source("fresh", base, newest, SOURCE_LIMIT),
         ]
         if labels:
-            # Categories and tags are two sources, each walking its own index newest first.
+            # Categories and tags are two sources; each label walks its own index range
+            # newest first (`ix_videos_category_created`, `ix_video_tags_tag`).
             tagged_newest = (VideoTag.video_created_at.desc(), VideoTag.video_id.desc())
             sources += [
-                _source("categories", [*base, Video.category.in_(labels)], newest, SOURCE_LIMIT),
-                _source("tags", base, tagged_newest, SOURCE_LIMIT, by_tag=VideoTag.tag.in_(labels)),
+                _newest_of_each(
+                    "categories",
+                    [
+                        _source(
+                            "categories", [*base, Video.category == label], newest, SOURCE_LIMIT
+                        )
+                        for label in labels
+                    ],
+                    SOURCE_LIMIT,
+                ),
+                _newest_of_each(
+                    "tags",
+                    [
+                        _source(
+                            "tags", base, tagged_newest, SOURCE_LIMIT, by_tag=VideoTag.tag == label
+                        )
+                        for label in labels
+                    ],
+                    SOURCE_LIMIT,
+                ),
             ]
         query = union_all(*sources)
     found: dict[uuid.UUID, Candidate] = {}
