@@ -37,12 +37,18 @@ from peal.moderation.schemas import (
     StatsEnvelope,
 )
 
-router = APIRouter(
-    prefix="/api/admin",
-    tags=["Administration"],
-    responses=error_responses(401, 403),
-    dependencies=[Depends(require_role("admin"))],
-)
+
+def _admins_only(prefix: str, tag: str) -> APIRouter:
+    """A router every route of which is for admins (403 for the others)."""
+    return APIRouter(
+        prefix=prefix,
+        tags=[tag],
+        responses=error_responses(401, 403),
+        dependencies=[Depends(require_role("admin"))],
+    )
+
+
+router = _admins_only("/api/admin", "Administration")
 
 Pages = Annotated[PageParams, Depends()]
 
@@ -235,12 +241,7 @@ async def audit_log(session: SessionDep, _admin: AdminUser, pages: Pages) -> Pag
 
 # --- the admin half of /api/moderation (the client's moderationApi) ------------------------
 
-moderation_router = APIRouter(
-    prefix="/api/moderation",
-    tags=["Moderation"],
-    responses=error_responses(401, 403),
-    dependencies=[Depends(require_role("admin"))],
-)
+moderation_router = _admins_only("/api/moderation", "Moderation")
 ReportId = Annotated[uuid.UUID, _id("id", "report")]
 
 

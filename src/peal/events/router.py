@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser
+from peal.core.routing import put_and_patch
 from peal.core.schemas import PageParams, error_responses
 from peal.db import SessionDep
 from peal.events import service
@@ -73,13 +74,8 @@ async def get_event(
     return EventResponse(event=await service.get_event(session, viewer, event_id))
 
 
-@router.put(
-    "/{event_id}",
-    summary="Change an event (host or admin); `status: cancelled` cancels it",
-    response_model=EventResponse,
-    responses=error_responses(401, 403, 404, 409),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/{event_id}",
     summary="Change an event (host or admin); `status: cancelled` cancels it",
     response_model=EventResponse,

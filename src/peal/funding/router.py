@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
 from peal.core.idempotency import IdempotencyKeyHeader, idempotent_response
 from peal.core.ratelimit import enforce_user_limit
+from peal.core.routing import put_and_patch
 from peal.core.schemas import CursorParams, Page, PageParams, error_responses
 from peal.db import SessionDep
 from peal.funding import donations, service
@@ -139,13 +140,8 @@ async def get_request(
     return await _envelope(session, request, author, viewer)
 
 
-@router.put(
-    "/api/requests/{requestId}",
-    response_model=FundingRequestEnvelope,
-    summary="Update a funding request",
-    responses=error_responses(403, 404, 409),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/api/requests/{requestId}",
     response_model=FundingRequestEnvelope,
     summary="Update a funding request",

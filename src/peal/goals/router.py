@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser
+from peal.core.routing import put_and_patch
 from peal.core.schemas import error_responses
 from peal.db import SessionDep
 from peal.goals import service
@@ -81,13 +82,8 @@ async def get_goal(session: SessionDep, user: CurrentUser, goal_id: uuid.UUID) -
     return _goal(await service.get_goal(session, user.id, goal_id))
 
 
-@router.put(
-    "/{goal_id}",
-    summary="Update one of my goals (only the fields sent)",
-    response_model=GoalResponse,
-    responses=error_responses(404, 409),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/{goal_id}",
     summary="Update one of my goals (only the fields sent)",
     response_model=GoalResponse,
@@ -125,13 +121,8 @@ async def add_milestone(
     return MilestoneResponse(milestone=MilestoneOut.model_validate(milestone))
 
 
-@router.put(
-    "/{goal_id}/milestones/{milestone_id}",
-    summary="Update a milestone; `completed` sets or clears `completedAt`",
-    response_model=MilestoneResponse,
-    responses=error_responses(404),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/{goal_id}/milestones/{milestone_id}",
     summary="Update a milestone; `completed` sets or clears `completedAt`",
     response_model=MilestoneResponse,

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
+from peal.core.routing import put_and_patch
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep
 from peal.mentors import matching, service
@@ -176,13 +177,8 @@ async def get_mentor(
     return MentorEnvelope(mentor=await service.get_mentor(session, viewer, mentor_id))
 
 
-@router.put(
-    "/{mentorId}",
-    response_model=MentorEnvelope,
-    summary="Change my mentor profile (the owner or an admin)",
-    responses=error_responses(403, 404, 409),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/{mentorId}",
     response_model=MentorEnvelope,
     summary="Change my mentor profile (the owner or an admin)",

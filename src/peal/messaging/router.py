@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser
+from peal.core.routing import with_alias
 from peal.core.schemas import CursorParams, error_responses
 from peal.db import SessionDep
 from peal.messaging import service
@@ -42,8 +43,9 @@ MessagesInline = Annotated[
 ]
 
 
-@router.get("", response_model=ConversationPage, summary="List my conversations")
-@aliases.get("", response_model=ConversationPage, summary="List my conversations (alias)")
+@with_alias(
+    router, aliases, "GET", "", response_model=ConversationPage, summary="List my conversations"
+)
 async def list_conversations(
     session: SessionDep, user: CurrentUser, pages: Pages
 ) -> ConversationPage:
@@ -100,16 +102,13 @@ async def send_direct_message(
     return DirectMessageOut(message=message, conversation=out)
 
 
-@router.get(
+@with_alias(
+    router,
+    aliases,
+    "GET",
     "/{conversation_id}",
     response_model=ConversationDetailEnvelope,
     summary="A conversation with its newest messages",
-    responses=error_responses(404),
-)
-@aliases.get(
-    "/{conversation_id}",
-    response_model=ConversationDetailEnvelope,
-    summary="A conversation with its newest messages (alias)",
     responses=error_responses(404),
 )
 async def get_conversation(
@@ -124,16 +123,13 @@ async def get_conversation(
     return ConversationDetailEnvelope(conversation=detail)
 
 
-@router.get(
+@with_alias(
+    router,
+    aliases,
+    "GET",
     "/{conversation_id}/messages",
     response_model=MessagePage,
     summary="Messages of a conversation, newest first",
-    responses=error_responses(404),
-)
-@aliases.get(
-    "/{conversation_id}/messages",
-    response_model=MessagePage,
-    summary="Messages of a conversation, newest first (alias)",
     responses=error_responses(404),
 )
 async def list_messages(
@@ -152,18 +148,14 @@ async def list_messages(
     )
 
 
-@router.post(
+@with_alias(
+    router,
+    aliases,
+    "POST",
     "/{conversation_id}/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=MessageEnvelope,
     summary="Send a message",
-    responses=error_responses(403, 404),
-)
-@aliases.post(
-    "/{conversation_id}/messages",
-    status_code=status.HTTP_201_CREATED,
-    response_model=MessageEnvelope,
-    summary="Send a message (alias)",
     responses=error_responses(403, 404),
 )
 async def send_message(
@@ -174,16 +166,13 @@ async def send_message(
     return MessageEnvelope(message=message)
 
 
-@router.put(
+@with_alias(
+    router,
+    aliases,
+    "PUT",
     "/{conversation_id}/read",
     response_model=ReadOut,
     summary="Mark a conversation read",
-    responses=error_responses(404),
-)
-@aliases.put(
-    "/{conversation_id}/read",
-    response_model=ReadOut,
-    summary="Mark a conversation read (alias)",
     responses=error_responses(404),
 )
 async def mark_read(

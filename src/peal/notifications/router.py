@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser
+from peal.core.routing import put_and_patch
 from peal.core.schemas import CursorParams, error_responses
 from peal.db import SessionDep
 from peal.notifications import service
@@ -64,16 +65,11 @@ async def list_notifications(
 
 
 # Declared before "/{notification_id}/...": a literal path must never be read as an id.
-@router.put(
+@put_and_patch(
+    router,
     "/read-all",
     response_model=ReadAllOut,
     summary="Mark all my notifications read",
-    responses=error_responses(),
-)
-@router.patch(
-    "/read-all",
-    response_model=ReadAllOut,
-    summary="Mark all my notifications read (PATCH alias)",
     responses=error_responses(),
 )
 async def mark_all_read(session: SessionDep, user: CurrentUser) -> ReadAllOut:
@@ -81,16 +77,11 @@ async def mark_all_read(session: SessionDep, user: CurrentUser) -> ReadAllOut:
     return ReadAllOut(updated=updated, unread_count=0)
 
 
-@router.put(
+@put_and_patch(
+    router,
     "/{notification_id}/read",
     response_model=NotificationEnvelope,
     summary="Mark a notification read",
-    responses=error_responses(404),
-)
-@router.patch(
-    "/{notification_id}/read",
-    response_model=NotificationEnvelope,
-    summary="Mark a notification read (PATCH alias)",
     responses=error_responses(404),
 )
 async def mark_read(

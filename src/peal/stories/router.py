@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
+from peal.core.routing import put_and_patch
 from peal.core.schemas import CursorParams, Page, error_responses
 from peal.db import SessionDep
 from peal.stories import service
@@ -86,13 +87,8 @@ async def get_story(story_id: StoryId, session: SessionDep, viewer: OptionalUser
     return StoryEnvelope(story=await service.present_story(session, story, author, viewer))
 
 
-@router.put(
-    "/{storyId}",
-    response_model=StoryEnvelope,
-    summary="Update a success story",
-    responses=error_responses(403, 404),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/{storyId}",
     response_model=StoryEnvelope,
     summary="Update a success story",

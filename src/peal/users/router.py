@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
+from peal.core.routing import put_and_patch
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep
 from peal.flows.delete_account import delete_account
@@ -91,13 +92,8 @@ async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -
     return UserEnvelope(user=await service.present_user(session, user, viewer))
 
 
-@router.put(
-    "/{userId}",
-    response_model=UserEnvelope,
-    summary="Update a profile",
-    responses=error_responses(403, 404),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/{userId}",
     response_model=UserEnvelope,
     summary="Update a profile",

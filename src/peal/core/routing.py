@@ -1,0 +1,42 @@
+"""One handler under several methods or routers, declared once.
+
+The web client updates with PUT or PATCH (both change only the fields sent), and reaches some
+routes under two prefixes (`/api/messages` beside `/api/conversations`). Each pair is one
+handler registered twice: same summary, responses and parameters, and FastAPI's operationId
+(name, path, method) stays distinct per registration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+ALIAS_SUFFIX = " (alias)"
+
+
+def put_and_patch(router: APIRouter, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    """Register the handler for PUT and PATCH on `path` (the options of `router.put`)."""
+
+    def register(handler: Handler) -> Handler:
+        router.api_route(path, methods=["PATCH"], **options)(handler)
+        router.api_route(path, methods=["PUT"], **options)(handler)
+        return handler
+
+    return register
+
+
+def with_alias(
+    router: APIRouter, alias: APIRouter, method: str, path: str, *, summary: str, **options: Any
+) -> Callable[[Handler], Handler]:
+    """Register the handler on `router` and on the `alias` router, whose summary says so."""
+
+    def register(handler: Handler) -> Handler:
+        alias.api_route(path, methods=[method], summary=summary + ALIAS_SUFFIX, **options)(handler)
+        router.api_route(path, methods=[method], summary=summary, **options)(handler)
+        return handler
+
+    return register
