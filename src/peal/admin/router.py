@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from peal.admin import service
 from peal.admin.schemas import (
@@ -22,6 +22,7 @@ from peal.admin.schemas import (
     Period,
 )
 from peal.auth.dependencies import AdminUser, require_role
+from peal.core.routing import path_id
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep
 from peal.flows.review_report import review_report
@@ -53,13 +54,9 @@ router = _admins_only("/api/admin", "Administration")
 Pages = Annotated[PageParams, Depends()]
 
 
-def _id(alias: str, what: str) -> object:
-    return Path(alias=alias, description=f"The {what}'s id", examples=[uuid.UUID(int=1)])
-
-
-UserId = Annotated[uuid.UUID, _id("id", "user")]
-VideoId = Annotated[uuid.UUID, _id("id", "video")]
-RequestId = Annotated[uuid.UUID, _id("id", "funding request")]
+UserId = Annotated[uuid.UUID, path_id("id", "user")]
+VideoId = Annotated[uuid.UUID, path_id("id", "video")]
+RequestId = Annotated[uuid.UUID, path_id("id", "funding request")]
 
 
 @router.get("/dashboard", response_model=DashboardEnvelope, summary="Site-wide figures")
@@ -242,7 +239,7 @@ async def audit_log(session: SessionDep, _admin: AdminUser, pages: Pages) -> Pag
 # --- the admin half of /api/moderation (the client's moderationApi) ------------------------
 
 moderation_router = _admins_only("/api/moderation", "Moderation")
-ReportId = Annotated[uuid.UUID, _id("id", "report")]
+ReportId = Annotated[uuid.UUID, path_id("id", "report")]
 
 
 @moderation_router.get(

@@ -8,10 +8,11 @@ handler registered twice: same summary, responses and parameters, and FastAPI's 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -40,3 +41,12 @@ def with_alias(
         return handler
 
     return register
+
+
+def path_id(name: str, what: str, *, example: int = 1) -> Any:
+    """The `Path` of an id in the URL: `name` is its camelCase name in the path template (as
+    on the wire), while the handler's argument stays snake_case.
+
+    Use as `VideoId = Annotated[uuid.UUID, path_id("videoId", "video")]`.
+    """
+    return Path(alias=name, description=f"The {what}'s id", examples=[uuid.UUID(int=example)])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
 from peal.core.idempotency import IdempotencyKeyHeader, idempotent_response
 from peal.core.ratelimit import enforce_user_limit
-from peal.core.routing import put_and_patch
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import CursorParams, Page, PageParams, error_responses
 from peal.db import SessionDep
 from peal.funding import donations, service
@@ -31,13 +31,8 @@ from peal.users.service import get_visible_user
 
 router = APIRouter(tags=["Funding"], responses=error_responses(401))
 
-RequestId = Annotated[
-    uuid.UUID,
-    Path(alias="requestId", description="The funding request's id", examples=[uuid.UUID(int=1)]),
-]
-UserId = Annotated[
-    uuid.UUID, Path(alias="userId", description="The user's id", examples=[uuid.UUID(int=2)])
-]
+RequestId = Annotated[uuid.UUID, path_id("requestId", "funding request")]
+UserId = Annotated[uuid.UUID, path_id("userId", "user", example=2)]
 Pages = Annotated[PageParams, Depends()]
 Cursors = Annotated[CursorParams, Depends()]
 Fundraiser = Annotated[User, Depends(require_role(*service.FUNDRAISER_ROLES))]

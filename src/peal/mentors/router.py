@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
-from peal.core.routing import put_and_patch
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep
 from peal.mentors import matching, service
@@ -39,10 +39,7 @@ from peal.users.schemas import LABEL_MAX
 
 router = APIRouter(prefix="/api/mentors", tags=["Mentors"], responses=error_responses(401))
 
-MentorId = Annotated[
-    uuid.UUID,
-    Path(alias="mentorId", description="The mentor profile's id", examples=[uuid.UUID(int=3)]),
-]
+MentorId = Annotated[uuid.UUID, path_id("mentorId", "mentor profile", example=3)]
 Pages = Annotated[PageParams, Depends()]
 WomanOrSponsor = Annotated[User, Depends(require_role("woman", "sponsor"))]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser
-from peal.core.routing import with_alias
+from peal.core.routing import path_id, with_alias
 from peal.core.schemas import CursorParams, error_responses
 from peal.db import SessionDep
 from peal.messaging import service
@@ -34,9 +34,7 @@ aliases = APIRouter(
     prefix="/api/messages", tags=["Messages (web client aliases)"], responses=error_responses(401)
 )
 
-ConversationId = Annotated[
-    uuid.UUID, Path(description="The conversation's id", examples=[uuid.UUID(int=1)])
-]
+ConversationId = Annotated[uuid.UUID, path_id("conversationId", "conversation")]
 Pages = Annotated[CursorParams, Depends()]
 MessagesInline = Annotated[
     int, Query(ge=1, le=100, description="How many of the newest messages to include")
@@ -106,7 +104,7 @@ async def send_direct_message(
     router,
     aliases,
     "GET",
-    "/{conversation_id}",
+    "/{conversationId}",
     response_model=ConversationDetailEnvelope,
     summary="A conversation with its newest messages",
     responses=error_responses(404),
@@ -127,7 +125,7 @@ async def get_conversation(
     router,
     aliases,
     "GET",
-    "/{conversation_id}/messages",
+    "/{conversationId}/messages",
     response_model=MessagePage,
     summary="Messages of a conversation, newest first",
     responses=error_responses(404),
@@ -152,7 +150,7 @@ async def list_messages(
     router,
     aliases,
     "POST",
-    "/{conversation_id}/messages",
+    "/{conversationId}/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=MessageEnvelope,
     summary="Send a message",
@@ -170,7 +168,7 @@ async def send_message(
     router,
     aliases,
     "PUT",
-    "/{conversation_id}/read",
+    "/{conversationId}/read",
     response_model=ReadOut,
     summary="Mark a conversation read",
     responses=error_responses(404),

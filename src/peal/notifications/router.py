@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser
-from peal.core.routing import put_and_patch
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import CursorParams, error_responses
 from peal.db import SessionDep
 from peal.notifications import service
@@ -27,9 +27,7 @@ router = APIRouter(
     prefix="/api/notifications", tags=["Notifications"], responses=error_responses(401)
 )
 
-NotificationId = Annotated[
-    uuid.UUID, Path(description="The notification's id", examples=[uuid.UUID(int=1)])
-]
+NotificationId = Annotated[uuid.UUID, path_id("notificationId", "notification")]
 Pages = Annotated[CursorParams, Depends()]
 
 
@@ -64,7 +62,7 @@ async def list_notifications(
     )
 
 
-# Declared before "/{notification_id}/...": a literal path must never be read as an id.
+# Declared before "/{notificationId}/...": a literal path must never be read as an id.
 @put_and_patch(
     router,
     "/read-all",
@@ -79,7 +77,7 @@ async def mark_all_read(session: SessionDep, user: CurrentUser) -> ReadAllOut:
 
 @put_and_patch(
     router,
-    "/{notification_id}/read",
+    "/{notificationId}/read",
     response_model=NotificationEnvelope,
     summary="Mark a notification read",
     responses=error_responses(404),
@@ -93,7 +91,7 @@ async def mark_read(
 
 
 @router.delete(
-    "/{notification_id}",
+    "/{notificationId}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Delete a notification",

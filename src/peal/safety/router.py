@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import FileResponse, RedirectResponse
 
 from peal.auth.dependencies import CurrentUser
+from peal.core.routing import path_id
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep, after_commit, release_connection, utcnow
 from peal.flows.block_user import block_user
@@ -30,9 +31,7 @@ from peal.users.models import DataExport, User
 
 router = APIRouter(tags=["Safety"], responses=error_responses(401))
 
-UserId = Annotated[
-    uuid.UUID, Path(alias="userId", description="The user's id", examples=[uuid.UUID(int=1)])
-]
+UserId = Annotated[uuid.UUID, path_id("userId", "user")]
 Pages = Annotated[PageParams, Depends()]
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
-from peal.core.routing import put_and_patch
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep
 from peal.flows.delete_account import delete_account
@@ -29,9 +29,7 @@ from peal.users.schemas import (
 
 router = APIRouter(prefix="/api/users", tags=["Users"], responses=error_responses(401))
 
-UserId = Annotated[
-    uuid.UUID, Path(alias="userId", description="The user's id", examples=[uuid.UUID(int=1)])
-]
+UserId = Annotated[uuid.UUID, path_id("userId", "user")]
 Pages = Annotated[PageParams, Depends()]
 
 
