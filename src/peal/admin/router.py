@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.admin import service
 from peal.admin.schemas import (
@@ -24,7 +24,7 @@ from peal.admin.schemas import (
 from peal.auth.dependencies import AdminUser, require_role
 from peal.core.routing import path_id
 from peal.core.schemas import Page, PageParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep, SettingsDep
 from peal.flows.review_report import review_report
 from peal.funding.schemas import RequestStatus
 from peal.funding.service import RequestFilters, list_requests
@@ -105,8 +105,8 @@ async def list_users(
 async def update_user(
     user_id: UserId,
     body: AdminUserUpdate,
-    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     admin: AdminUser,
 ) -> AdminUserEnvelope:
     """`isBanned: true` bans (tokens refused at once, content hidden, active requests
@@ -114,7 +114,7 @@ async def update_user(
     role, and nobody can ban themselves (409)."""
     await service.update_user(
         session,
-        request.app.state.settings,
+        settings,
         admin,
         user_id,
         role=body.role,
@@ -197,13 +197,13 @@ async def list_funding_requests(
 async def update_funding_request(
     request_id: RequestId,
     body: AdminRequestUpdate,
-    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     admin: AdminUser,
 ) -> AdminRequestEnvelope:
     """Only `active → cancelled` (every donor refunded); any other move is 409."""
     out = await service.set_request_status(
-        session, request.app.state.settings, admin, request_id, body.status, body.note
+        session, settings, admin, request_id, body.status, body.note
     )
     return AdminRequestEnvelope(request=out)
 
@@ -266,8 +266,8 @@ async def pending(session: SessionDep, _admin: AdminUser, pages: Pages) -> Queue
 async def review(
     report_id: ReportId,
     body: ReviewBody,
-    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     admin: AdminUser,
 ) -> ReportEnvelope:
     """`dismiss`, `warn` (the author is notified), `remove_content` (soft removal; the author
@@ -275,7 +275,7 @@ async def review(
     content closes with this one; the action goes to the audit log. A closed report is 409."""
     report = await review_report(
         session,
-        request.app.state.settings,
+        settings,
         report_id,
         admin,
         moderation.ReviewAction(body.action),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser
 from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import PageParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep, SettingsDep
 from peal.events import service
 from peal.events.schemas import (
     EventCategory,
@@ -57,9 +57,12 @@ async def list_events(
     responses=error_responses(401),
 )
 async def create_event(
-    session: SessionDep, user: CurrentUser, body: EventCreate, request: Request
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    body: EventCreate,
 ) -> EventResponse:
-    hosts = request.app.state.settings.external_image_hosts
+    hosts = settings.external_image_hosts
     return EventResponse(event=await service.create_event(session, user, body, hosts))
 
 
@@ -81,9 +84,13 @@ async def get_event(session: SessionDep, viewer: OptionalUser, event_id: EventId
     responses=error_responses(401, 403, 404, 409),
 )
 async def update_event(
-    session: SessionDep, user: CurrentUser, event_id: EventId, body: EventUpdate, request: Request
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    event_id: EventId,
+    body: EventUpdate,
 ) -> EventResponse:
-    hosts = request.app.state.settings.external_image_hosts
+    hosts = settings.external_image_hosts
     return EventResponse(event=await service.update_event(session, user, event_id, body, hosts))
 
 

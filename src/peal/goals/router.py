@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from peal.auth.dependencies import CurrentUser
 from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.goals import service
 from peal.goals.models import Goal
 from peal.goals.schemas import (

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response, status
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
 from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import Page, PageParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.mentors import matching, service
 from peal.mentors.schemas import (
     MATCHES_MAX,

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from peal.auth.dependencies import CurrentUser
 from peal.core.routing import path_id, with_alias
 from peal.core.schemas import CursorParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.messaging import service
 from peal.messaging.schemas import (
     ConversationDetailEnvelope,

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from peal.auth.dependencies import CurrentUser
 from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import CursorParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.notifications import service
 from peal.notifications.schemas import (
     NotificationEnvelope,

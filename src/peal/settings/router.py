@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.auth.dependencies import CurrentUser
 from peal.core.routing import put_and_patch
 from peal.core.schemas import error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.settings import service
 from peal.settings.models import UserSettings
 from peal.settings.schemas import (

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
 from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import CursorParams, Page, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.stories import service
 from peal.stories.schemas import CelebrationOut, StoryCreate, StoryEnvelope, StoryOut, StoryUpdate
 from peal.users.models import User

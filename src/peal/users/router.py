@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
 from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import Page, PageParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep, SettingsDep
 from peal.flows.delete_account import delete_account
 from peal.flows.follow_user import follow_user as start_following
 from peal.uploads.service import resolve_image_url
@@ -98,7 +98,11 @@ async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -
     responses=error_responses(403, 404),
 )
 async def update_user(
-    user_id: UserId, body: UserUpdate, session: SessionDep, viewer: CurrentUser, request: Request
+    user_id: UserId,
+    body: UserUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: CurrentUser,
 ) -> UserEnvelope:
     """The user (or an admin) changes `name`, `bio`, `location`, `avatarUrl`, `isPublic`; only
     the fields sent change, and any other field (role, email, counters...) is ignored.
@@ -110,7 +114,7 @@ async def update_user(
             session,
             changes["avatar_url"],
             user.id,
-            request.app.state.settings.external_image_hosts,
+            settings.external_image_hosts,
             field="avatarUrl",
         )
     await service.update_profile(session, user, changes)

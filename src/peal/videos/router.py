@@ -13,7 +13,7 @@ from peal.config import Settings
 from peal.core.ratelimit import client_ip
 from peal.core.routing import path_id
 from peal.core.schemas import CursorParams, Page, PageParams, Pagination, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep, SettingsDep
 from peal.users import service as users_service
 from peal.users.models import User
 from peal.videos import comments, ranking, service
@@ -261,8 +261,7 @@ def _view_salt(settings: Settings) -> str:
     return hmac.new(settings.jwt_secret.encode(), b"peal:view-salt:v1", "sha256").hexdigest()
 
 
-def _viewer_key(request: Request, viewer: User | None) -> str:
-    settings: Settings = request.app.state.settings
+def _viewer_key(request: Request, settings: Settings, viewer: User | None) -> str:
     ip = client_ip(request, settings.trusted_proxies)
     return service.viewer_key(viewer, ip, _view_salt(settings))
 
@@ -276,10 +275,14 @@ def _viewer_key(request: Request, viewer: User | None) -> str:
     responses=error_responses(404, 409),
 )
 async def view(
-    video_id: VideoId, request: Request, session: SessionDep, viewer: OptionalUser
+    video_id: VideoId,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: OptionalUser,
 ) -> ViewOut:
     counted, count = await service.record_view(
-        session, video_id, viewer, _viewer_key(request, viewer)
+        session, video_id, viewer, _viewer_key(request, settings, viewer)
     )
     return ViewOut(counted=counted, views_count=count)
 
@@ -293,9 +296,13 @@ async def view(
     responses=error_responses(404, 409),
 )
 async def share(
-    video_id: VideoId, request: Request, session: SessionDep, viewer: OptionalUser
+    video_id: VideoId,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: OptionalUser,
 ) -> ShareOut:
-    key = _viewer_key(request, viewer)
+    key = _viewer_key(request, settings, viewer)
     return ShareOut(shares_count=await service.record_share(session, video_id, viewer, key))
 
 
