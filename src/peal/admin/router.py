@@ -131,9 +131,11 @@ async def update_user(
     summary="Delete an account",
     responses=error_responses(404, 409),
 )
-async def delete_user(user_id: UserId, session: SessionDep, admin: AdminUser) -> Response:
+async def delete_user(
+    user_id: UserId, session: SessionDep, settings: SettingsDep, admin: AdminUser
+) -> Response:
     """The plan's account deletion; your own account is 409 here."""
-    await service.delete_user(session, admin, user_id)
+    await service.delete_user(session, settings, admin, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -128,11 +128,13 @@ async def update_user(
     summary="Delete an account",
     responses=error_responses(403, 404),
 )
-async def delete_user(user_id: UserId, session: SessionDep, viewer: CurrentUser) -> Response:
+async def delete_user(
+    user_id: UserId, session: SessionDep, settings: SettingsDep, viewer: CurrentUser
+) -> Response:
     """The user (or an admin) deletes the account: personal data, content, follows, settings
     and sessions are purged; money records stay, attributed to an anonymised "Deleted user".
     The user's tokens stop working at once."""
-    await delete_account(session, user_id, viewer)
+    await delete_account(session, settings, user_id, viewer)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
