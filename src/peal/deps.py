@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from redis.asyncio import Redis
@@ -25,6 +25,7 @@ from peal.realtime.hub import RealtimeHub
 from peal.storage.base import Storage
 
 StorageCheck = Callable[[], Awaitable[None]]
+Service = TypeVar("Service")
 
 
 @dataclass(frozen=True)
@@ -50,66 +51,29 @@ def install(app: FastAPI, services: Services) -> None:
         setattr(app.state, name, value)
 
 
-def get_app_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+class FromApp(Generic[Service]):
+    """A dependency answering one of the app's services: a field of `Services`, by name."""
+
+    def __init__(self, field: str) -> None:
+        if field not in Services.__dataclass_fields__:
+            raise ValueError(f"the app has no service {field!r}")
+        self.field = field
+
+    def __call__(self, request: Request) -> Service:
+        service: Service = getattr(request.app.state, self.field)
+        return service
 
 
-def get_database(request: Request) -> Database:
-    database: Database = request.app.state.db
-    return database
-
-
-def get_tokens(request: Request) -> AccessTokens:
-    tokens: AccessTokens = request.app.state.tokens
-    return tokens
-
-
-def get_passwords(request: Request) -> PasswordHashing:
-    passwords: PasswordHashing = request.app.state.passwords
-    return passwords
-
-
-def get_redis(request: Request) -> Redis | None:
-    redis: Redis | None = request.app.state.redis
-    return redis
-
-
-def get_rate_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    return limiter
-
-
-def get_storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
-
-
-def get_storage_check(request: Request) -> StorageCheck:
-    check: StorageCheck = request.app.state.storage_check
-    return check
-
-
-def get_realtime(request: Request) -> RealtimeHub:
-    hub: RealtimeHub = request.app.state.realtime
-    return hub
-
-
-def get_google_id_tokens(request: Request) -> GoogleIdTokens:
-    verifier: GoogleIdTokens = request.app.state.google_id_tokens
-    return verifier
-
-
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
-TokensDep = Annotated[AccessTokens, Depends(get_tokens)]
-PasswordsDep = Annotated[PasswordHashing, Depends(get_passwords)]
-RedisDep = Annotated[Redis | None, Depends(get_redis)]
-RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
-StorageDep = Annotated[Storage, Depends(get_storage)]
-StorageCheckDep = Annotated[StorageCheck, Depends(get_storage_check)]
-RealtimeDep = Annotated[RealtimeHub, Depends(get_realtime)]
-GoogleIdTokensDep = Annotated[GoogleIdTokens, Depends(get_google_id_tokens)]
+SettingsDep = Annotated[Settings, Depends(FromApp[Settings]("settings"))]
+DatabaseDep = Annotated[Database, Depends(FromApp[Database]("db"))]
+TokensDep = Annotated[AccessTokens, Depends(FromApp[AccessTokens]("tokens"))]
+PasswordsDep = Annotated[PasswordHashing, Depends(FromApp[PasswordHashing]("passwords"))]
+RedisDep = Annotated[Redis | None, Depends(FromApp[Redis | None]("redis"))]
+RateLimiterDep = Annotated[RateLimiter, Depends(FromApp[RateLimiter]("rate_limiter"))]
+StorageDep = Annotated[Storage, Depends(FromApp[Storage]("storage"))]
+StorageCheckDep = Annotated[StorageCheck, Depends(FromApp[StorageCheck]("storage_check"))]
+RealtimeDep = Annotated[RealtimeHub, Depends(FromApp[RealtimeHub]("realtime"))]
+GoogleIdTokensDep = Annotated[GoogleIdTokens, Depends(FromApp[GoogleIdTokens]("google_id_tokens"))]
 
 
 async def get_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
