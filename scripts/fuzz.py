@@ -120,7 +120,7 @@ RULES_BEYOND_THE_SCHEMA = {
     "PUT /api/requests/{requestId}": [422],
     "PATCH /api/requests/{requestId}": [422],
     "POST /api/videos": [422],
-    "PUT /api/videos/{video_id}": [422],
+    "PUT /api/videos/{videoId}": [422],
     "POST /api/stories": [422],
     "PUT /api/stories/{storyId}": [422],
     "PATCH /api/stories/{storyId}": [422],
@@ -135,8 +135,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "PATCH /api/users/{userId}": [422],
     # An event starts in the future, relative to the server's clock (422).
     "POST /api/events": [422],
-    "PUT /api/events/{event_id}": [422],
-    "PATCH /api/events/{event_id}": [422],
+    "PUT /api/events/{eventId}": [422],
+    "PATCH /api/events/{eventId}": [422],
 }
 
 

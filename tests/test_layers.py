@@ -5,7 +5,8 @@ packages of its own layer or the layers before it, and the package graph has no 
 
 A package new to `src/peal` must be placed in LAYERS (the test says so), e.g. `mentors`,
 `messaging` and `moderation` among the content domains, `realtime` and `admin` at the top.
-HTTP and job modules (`router.py`, `tasks.py`) of any package sit at the top.
+HTTP and job modules (`router.py`, `dependencies.py`, `tasks.py`) of any package sit at the top,
+with `deps` (the app's services as typed FastAPI dependencies) that they read them through.
 """
 
 from __future__ import annotations
@@ -43,11 +44,22 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     (
         "entry points",
         frozenset(
-            {"main", "cli", "seed", "models", "scheduling", "ops", "safety", "admin", "realtime"}
+            {
+                "main",
+                "deps",
+                "cli",
+                "seed",
+                "models",
+                "scheduling",
+                "ops",
+                "safety",
+                "admin",
+                "realtime",
+            }
         ),
     ),
 ]
-TOP_MODULES = frozenset({"router.py", "tasks.py"})
+TOP_MODULES = frozenset({"router.py", "dependencies.py", "tasks.py"})
 TOP = len(LAYERS) - 1
 
 

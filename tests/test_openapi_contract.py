@@ -3,6 +3,7 @@ shared machinery can answer, the bounds the validators enforce, and `Allow` per 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -169,3 +170,59 @@ async def test_allow_lists_only_the_methods_of_that_resource(
     assert response.status_code == 405
     assert response.headers["allow"] == allow
     assert response.json()["code"] == "method_not_allowed"
+
+
+CAMEL_CASE = re.compile(r"[a-z][a-zA-Z0-9]*")
+
+
+async def test_path_parameters_are_camel_case(spec: dict[str, Any]) -> None:
+    """`{videoId}`, never `{video_id}`: the path template speaks the wire's camelCase, and
+    names the same parameters the operation declares."""
+    wrong = []
+    for method, path, operation in operations(spec):
+        in_template = re.findall(r"\{([^}]+)\}", path)
+        declared = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+        wrong += [
+            f"{method} {path}: {name}" for name in in_template if not CAMEL_CASE.fullmatch(name)
+        ]
+        if sorted(in_template) != sorted(declared):
+            wrong.append(f"{method} {path}: template {in_template} but declares {declared}")
+    assert not wrong, "path parameters not in camelCase:\n" + "\n".join(wrong)
+
+
+async def test_operation_ids_are_unique(spec: dict[str, Any]) -> None:
+    ids = [operation["operationId"] for _method, _path, operation in operations(spec)]
+    assert len(ids) == len(set(ids))
+
+
+async def test_put_and_patch_of_a_path_are_described_alike(spec: dict[str, Any]) -> None:
+    """One handler serves both (`core.routing.put_and_patch`): one summary, one set of answers."""
+    pairs = [item for item in spec["paths"].values() if {"put", "patch"} <= item.keys()]
+    assert len(pairs) >= 12
+    for item in pairs:
+        put, patch = item["put"], item["patch"]
+        assert put["summary"] == patch["summary"]
+        assert put["responses"] == patch["responses"]
+        assert put.get("requestBody") == patch.get("requestBody")
+
+
+async def test_message_aliases_are_described_like_their_conversation_routes(
+    spec: dict[str, Any],
+) -> None:
+    aliased = [
+        (path, method)
+        for path, item in spec["paths"].items()
+        if path.startswith("/api/conversations")
+        for method in item
+        if path.replace("/api/conversations", "/api/messages") in spec["paths"]
+        and method in spec["paths"][path.replace("/api/conversations", "/api/messages")]
+        # POST /api/messages is a route of its own (a message to a person), not an alias.
+        and (path, method) != ("/api/conversations", "post")
+    ]
+    assert len(aliased) == 5
+    for path, method in aliased:
+        own = spec["paths"][path][method]
+        alias = spec["paths"][path.replace("/api/conversations", "/api/messages")][method]
+        assert alias["summary"] == own["summary"] + " (alias)"
+        assert alias["responses"] == own["responses"]
+        assert alias["operationId"] != own["operationId"]

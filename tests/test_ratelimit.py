@@ -15,9 +15,10 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from peal.auth.dependencies import auth_rate_limit
 from peal.config import Settings
 from peal.core import ratelimit
-from peal.core.ratelimit import auth_rate_limit, client_ip, ip_limit_key, parse_ip
+from peal.core.ratelimit import client_ip, ip_limit_key, parse_ip
 from peal.main import create_app
 from tests.conftest import REDIS_URL
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -164,13 +164,10 @@ async def release_connection(session: AsyncSession) -> None:
         await session.commit()
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request: committed when the handler returns, rolled back if it raises.
-
-    Used with `scope="function"` so the commit happens before the response is sent: a failed
-    commit becomes an error answer, never a success the database did not keep.
-    """
-    database: Database = request.app.state.db
+@asynccontextmanager
+async def request_session(database: Database) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the handler returns, rolled back if it raises
+    (the request's dependency is `peal.deps.SessionDep`)."""
     async with database.sessionmaker() as session:
         try:
             yield session
@@ -180,6 +177,3 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         await run_after_commit(session)
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -11,6 +11,7 @@ from peal import __version__
 from peal.admin.router import moderation_router as admin_moderation_router
 from peal.admin.router import router as admin_router
 from peal.auth.dependencies import CSRF_HEADER, current_user, optional_user
+from peal.auth.google import GoogleIdTokens
 from peal.auth.router import router as auth_router
 from peal.config import Settings, get_settings
 from peal.core.errors import install_error_handlers, refuse_shadowed_methods
@@ -29,6 +30,7 @@ from peal.core.realtime import set_sink
 from peal.core.redis_client import create_redis
 from peal.core.security import AccessTokens, PasswordHashing
 from peal.db import Database
+from peal.deps import Services, install
 from peal.events.router import router as events_router
 from peal.funding.router import router as funding_router
 from peal.goals.router import router as goals_router
@@ -113,16 +115,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings)
     _init_error_tracking(settings)
 
+    db = Database(settings)
+    tokens = AccessTokens(settings)
+    redis = create_redis(settings)
+    storage = storage_for(settings)
+    # Socket.IO on the same process and port as the REST API (API.md "Real-time").
+    realtime = RealtimeHub(settings, db, tokens)
+    services = Services(
+        settings=settings,
+        db=db,
+        tokens=tokens,
+        passwords=PasswordHashing(settings),
+        redis=redis,
+        rate_limiter=RateLimiter(settings, redis),
+        storage=storage,
+        storage_check=storage.check,
+        realtime=realtime,
+        google_id_tokens=GoogleIdTokens(settings),
+    )
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        set_runtime(settings, app.state.db)
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        set_runtime(settings, db)
         await start_client()
-        await app.state.realtime.start()
-        set_sink(app.state.realtime)
+        await realtime.start()
+        set_sink(realtime)
         scheduler = InProcessScheduler()
         if settings.runs_in_process_scheduler:
             scheduler.start()
-        relay = OutboxRelay(app.state.db, settings.outbox_relay_interval)
+        relay = OutboxRelay(db, settings.outbox_relay_interval)
         if settings.outbox_relay_interval > 0:
             relay.start()
         try:
@@ -131,12 +152,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await relay.stop()
             await scheduler.stop()
             set_sink(None)
-            await app.state.realtime.stop()
+            await realtime.stop()
             await stop_client()
             await close_runtime()
-            await app.state.db.dispose()
-            if app.state.redis is not None:
-                await app.state.redis.aclose()
+            await db.dispose()
+            if redis is not None:
+                await redis.aclose()
 
     app = FastAPI(
         title="PEAL API",
@@ -147,19 +168,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.db = Database(settings)
-    app.state.tokens = AccessTokens(settings)
-    app.state.passwords = PasswordHashing(settings)
-    app.state.redis = create_redis(settings)
-    app.state.rate_limiter = RateLimiter(settings, app.state.redis)
-    app.state.storage = storage_for(settings)
-    # /health asks the configured backend: the upload directory is writable, or S3 HeadBucket.
-    app.state.storage_check = app.state.storage.check
-
-    # Socket.IO on the same process and port as the REST API (API.md "Real-time").
-    app.state.realtime = RealtimeHub(settings, app.state.db, app.state.tokens)
-    app.mount("/socket.io", app.state.realtime.asgi)
+    install(app, services)
+    app.mount("/socket.io", realtime.asgi)
 
     install_error_handlers(app)
     for router in ROUTERS:
@@ -180,7 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(NulQueryGuardMiddleware)
     # Inside CORS and the security headers, so a 429 carries them (a browser can read it);
     # outside the body limit, so a refused client costs no body reading.
-    app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)
+    app.add_middleware(RateLimitMiddleware, limiter=services.rate_limiter)
     app.add_middleware(
         JSONCORSMiddleware,
         allow_origins=[settings.frontend_url],

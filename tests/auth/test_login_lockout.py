@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 from limits import RateLimitItemPerMinute
 
-from peal.core.ratelimit import Policy, login_throttle
+from peal.core.ratelimit import LoginThrottle, Policy
 from tests.auth.test_password_reset import ANSWER
 from tests.conftest import Mailbox
 from tests.test_ratelimit import backend, client_from, limited_app  # noqa: F401 - fixtures
@@ -76,7 +76,7 @@ def login_throttle_key(app: FastAPI, email: str, ip: str) -> str:
     from starlette.requests import Request
 
     request = Request({"type": "http", "client": (ip, 1), "headers": [], "app": app})
-    key: str = login_throttle(request, email)._cleared_on_success[0][1]
+    key: str = LoginThrottle(app.state.rate_limiter, request, email)._cleared_on_success[0][1]
     return key
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.admin import service
 from peal.admin.schemas import (
@@ -22,8 +22,9 @@ from peal.admin.schemas import (
     Period,
 )
 from peal.auth.dependencies import AdminUser, require_role
+from peal.core.routing import path_id
 from peal.core.schemas import Page, PageParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep, SettingsDep
 from peal.flows.review_report import review_report
 from peal.funding.schemas import RequestStatus
 from peal.funding.service import RequestFilters, list_requests
@@ -37,23 +38,25 @@ from peal.moderation.schemas import (
     StatsEnvelope,
 )
 
-router = APIRouter(
-    prefix="/api/admin",
-    tags=["Administration"],
-    responses=error_responses(401, 403),
-    dependencies=[Depends(require_role("admin"))],
-)
+
+def _admins_only(prefix: str, tag: str) -> APIRouter:
+    """A router every route of which is for admins (403 for the others)."""
+    return APIRouter(
+        prefix=prefix,
+        tags=[tag],
+        responses=error_responses(401, 403),
+        dependencies=[Depends(require_role("admin"))],
+    )
+
+
+router = _admins_only("/api/admin", "Administration")
 
 Pages = Annotated[PageParams, Depends()]
 
 
-def _id(alias: str, what: str) -> object:
-    return Path(alias=alias, description=f"The {what}'s id", examples=[uuid.UUID(int=1)])
-
-
-UserId = Annotated[uuid.UUID, _id("id", "user")]
-VideoId = Annotated[uuid.UUID, _id("id", "video")]
-RequestId = Annotated[uuid.UUID, _id("id", "funding request")]
+UserId = Annotated[uuid.UUID, path_id("id", "user")]
+VideoId = Annotated[uuid.UUID, path_id("id", "video")]
+RequestId = Annotated[uuid.UUID, path_id("id", "funding request")]
 
 
 @router.get("/dashboard", response_model=DashboardEnvelope, summary="Site-wide figures")
@@ -102,8 +105,8 @@ async def list_users(
 async def update_user(
     user_id: UserId,
     body: AdminUserUpdate,
-    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     admin: AdminUser,
 ) -> AdminUserEnvelope:
     """`isBanned: true` bans (tokens refused at once, content hidden, active requests
@@ -111,7 +114,7 @@ async def update_user(
     role, and nobody can ban themselves (409)."""
     await service.update_user(
         session,
-        request.app.state.settings,
+        settings,
         admin,
         user_id,
         role=body.role,
@@ -128,9 +131,11 @@ async def update_user(
     summary="Delete an account",
     responses=error_responses(404, 409),
 )
-async def delete_user(user_id: UserId, session: SessionDep, admin: AdminUser) -> Response:
+async def delete_user(
+    user_id: UserId, session: SessionDep, settings: SettingsDep, admin: AdminUser
+) -> Response:
     """The plan's account deletion; your own account is 409 here."""
-    await service.delete_user(session, admin, user_id)
+    await service.delete_user(session, settings, admin, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -194,13 +199,13 @@ async def list_funding_requests(
 async def update_funding_request(
     request_id: RequestId,
     body: AdminRequestUpdate,
-    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     admin: AdminUser,
 ) -> AdminRequestEnvelope:
     """Only `active → cancelled` (every donor refunded); any other move is 409."""
     out = await service.set_request_status(
-        session, request.app.state.settings, admin, request_id, body.status, body.note
+        session, settings, admin, request_id, body.status, body.note
     )
     return AdminRequestEnvelope(request=out)
 
@@ -235,13 +240,8 @@ async def audit_log(session: SessionDep, _admin: AdminUser, pages: Pages) -> Pag
 
 # --- the admin half of /api/moderation (the client's moderationApi) ------------------------
 
-moderation_router = APIRouter(
-    prefix="/api/moderation",
-    tags=["Moderation"],
-    responses=error_responses(401, 403),
-    dependencies=[Depends(require_role("admin"))],
-)
-ReportId = Annotated[uuid.UUID, _id("id", "report")]
+moderation_router = _admins_only("/api/moderation", "Moderation")
+ReportId = Annotated[uuid.UUID, path_id("id", "report")]
 
 
 @moderation_router.get(
@@ -268,8 +268,8 @@ async def pending(session: SessionDep, _admin: AdminUser, pages: Pages) -> Queue
 async def review(
     report_id: ReportId,
     body: ReviewBody,
-    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     admin: AdminUser,
 ) -> ReportEnvelope:
     """`dismiss`, `warn` (the author is notified), `remove_content` (soft removal; the author
@@ -277,7 +277,7 @@ async def review(
     content closes with this one; the action goes to the audit log. A closed report is 409."""
     report = await review_report(
         session,
-        request.app.state.settings,
+        settings,
         report_id,
         admin,
         moderation.ReviewAction(body.action),

@@ -212,10 +212,12 @@ async def update_user(
         await unban_account(session, user.id, admin, note)
 
 
-async def delete_user(session: AsyncSession, admin: User, user_id: uuid.UUID) -> None:
+async def delete_user(
+    session: AsyncSession, settings: Settings, admin: User, user_id: uuid.UUID
+) -> None:
     if user_id == admin.id:
         raise Conflict("You cannot delete your own account from here", code="cannot_delete_self")
-    await delete_account(session, user_id, admin)
+    await delete_account(session, settings, user_id, admin)
     await moderation.record(session, admin.id, "delete_user", "user", user_id)
 
 

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.service import user_of_access_token
+from peal.auth.service import user_for_access_token
 from peal.core.errors import Forbidden, Unauthorized
-from peal.core.security import AccessClaims, AccessTokens, constant_time_equals, sign
-from peal.db import SessionDep
+from peal.core.ratelimit import check_auth_attempt
+from peal.core.security import constant_time_equals, sign
+from peal.deps import RateLimiterDep, SessionDep, SettingsDep, TokensDep
 from peal.users.models import User
 from peal.users.policy import is_admin, is_self_or_admin
 
@@ -32,35 +32,21 @@ def csrf_token_for(secret: str, session_id: str) -> str:
     return sign(secret, f"csrf:{session_id}")
 
 
-def _check_csrf(request: Request, session_id: str | None) -> None:
+def _check_csrf(request: Request, secret: str, session_id: str | None) -> None:
     if request.method in SAFE_METHODS:
         return
     sent = request.headers.get(CSRF_HEADER, "")
-    settings = request.app.state.settings
     if not sent or not session_id:
         raise Forbidden("Missing CSRF token", code="csrf_failed")
-    if not constant_time_equals(sent, csrf_token_for(settings.jwt_secret, session_id)):
+    if not constant_time_equals(sent, csrf_token_for(secret, session_id)):
         raise Forbidden("Invalid CSRF token", code="csrf_failed")
-
-
-async def user_for_access_token(
-    session: AsyncSession, tokens: AccessTokens, token: str
-) -> tuple[User, AccessClaims]:
-    """The one token → user check, shared by HTTP (`optional_user`) and the socket handshake.
-
-    Unauthorized for a bad, expired or non-access token, a banned or deleted user, a token
-    whose sign-in was revoked or whose session epoch moved on (a reset, logout everywhere,
-    ban, reuse detection), at once, not at `exp`.
-    """
-    claims = tokens.decode(token)
-    # One query: the user, active, with the token's sign-in alive and its epoch current.
-    user = await user_of_access_token(session, claims)
-    return user, claims
 
 
 async def optional_user(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    tokens: TokensDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User | None:
     """The signed-in user, or None when no token is sent. A bad token is 401, never ignored."""
@@ -72,10 +58,9 @@ async def optional_user(
         by_cookie = bool(token)
     if not token:
         return None
-    tokens: AccessTokens = request.app.state.tokens
     user, claims = await user_for_access_token(session, tokens, token)
     if by_cookie:
-        _check_csrf(request, claims.session_id)
+        _check_csrf(request, settings.jwt_secret, claims.session_id)
     request.state.user_id = user.id
     return user
 
@@ -102,3 +87,13 @@ def require_role(*roles: str) -> Callable[[User], Awaitable[User]]:
 
 
 AdminUser = Annotated[User, Depends(require_role("admin"))]
+
+
+def auth_rate_limit(action: str, *, per_account: bool = True) -> Callable[..., Awaitable[None]]:
+    """A dependency for login, register, forgot-password... (`check_auth_attempt`). Use as
+    `dependencies=[Depends(auth_rate_limit("login"))]`."""
+
+    async def dependency(request: Request, limiter: RateLimiterDep) -> None:
+        await check_auth_attempt(limiter, request, action, per_account=per_account)
+
+    return dependency

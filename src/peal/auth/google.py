@@ -148,7 +148,7 @@ def _rsa_keys(document: Any) -> dict[str, Any]:
 
 
 class GoogleIdTokens:
-    """Verifies Google ID tokens for one running app (`verifier_for`)."""
+    """Verifies Google ID tokens for one running app (`peal.deps.GoogleIdTokensDep`)."""
 
     def __init__(self, settings: Settings, keys: GoogleKeys | None = None) -> None:
         self._client_id = settings.google_client_id
@@ -205,15 +205,6 @@ def _identity(claims: dict[str, Any]) -> GoogleIdentity:
         name=name if isinstance(name, str) else None,
         picture=picture if isinstance(picture, str) else None,
     )
-
-
-def verifier_for(state: Any) -> GoogleIdTokens:
-    """The app's verifier (made on first use, kept on `app.state` with its key cache)."""
-    verifier: GoogleIdTokens | None = getattr(state, "google_id_tokens", None)
-    if verifier is None:
-        verifier = GoogleIdTokens(state.settings)
-        state.google_id_tokens = verifier
-    return verifier
 
 
 # --- the account ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +16,7 @@ from peal.auth.dependencies import (
     CSRF_HEADER,
     REFRESH_COOKIE,
     CurrentUser,
+    auth_rate_limit,
     csrf_token_for,
 )
 from peal.auth.schemas import (
@@ -38,10 +39,17 @@ from peal.auth.tasks import send_password_reset
 from peal.config import Settings
 from peal.core.errors import Unauthorized, ValidationFailed, error_response
 from peal.core.json_body import load_json
-from peal.core.ratelimit import auth_rate_limit, client_ip, login_throttle, reset_mail_quota
+from peal.core.ratelimit import LoginThrottle, client_ip, reset_mail_quota
 from peal.core.schemas import ErrorBody, error_responses
 from peal.core.security import AccessTokens
-from peal.db import SessionDep
+from peal.deps import (
+    GoogleIdTokensDep,
+    PasswordsDep,
+    RateLimiterDep,
+    SessionDep,
+    SettingsDep,
+    TokensDep,
+)
 from peal.settings.models import LANGUAGES
 from peal.users.service import present_user
 
@@ -56,19 +64,20 @@ BUSY_RESPONSE: dict[str, Any] = {
 }
 
 
-def _tools(request: Request) -> service.AuthTools:
-    state = request.app.state
-    return service.AuthTools(
-        settings=state.settings, passwords=state.passwords, tokens=state.tokens
-    )
+def _tools(settings: SettingsDep, passwords: PasswordsDep, tokens: TokensDep) -> service.AuthTools:
+    return service.AuthTools(settings=settings, passwords=passwords, tokens=tokens)
 
 
-def _client(request: Request) -> service.Client:
+def _client(request: Request, settings: SettingsDep) -> service.Client:
     return service.Client(
         user_agent=request.headers.get("user-agent"),
         # Behind a trusted proxy, the address it saw (X-Forwarded-For), not the proxy's.
-        ip_address=client_ip(request, request.app.state.settings.trusted_proxies),
+        ip_address=client_ip(request, settings.trusted_proxies),
     )
+
+
+Tools = Annotated[service.AuthTools, Depends(_tools)]
+ClientOf = Annotated[service.Client, Depends(_client)]
 
 
 def preferred_language(accept_language: str | None) -> str:
@@ -134,9 +143,9 @@ def _clear_session_cookies(response: Response, settings: Settings) -> None:
 
 
 async def _signed_in(
-    session: AsyncSession, request: Request, response: Response, sign_in: service.SignIn
+    session: AsyncSession, settings: Settings, response: Response, sign_in: service.SignIn
 ) -> AuthResponse:
-    _set_session_cookies(response, request.app.state.settings, sign_in)
+    _set_session_cookies(response, settings, sign_in)
     return AuthResponse(
         user=await present_user(session, sign_in.user, sign_in.user),
         access_token=sign_in.access_token,
@@ -156,11 +165,16 @@ async def _signed_in(
     dependencies=[Depends(auth_rate_limit("register"))],
 )
 async def register(
-    body: RegisterRequest, request: Request, response: Response, session: SessionDep
+    body: RegisterRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    tools: Tools,
+    client: ClientOf,
 ) -> AuthResponse:
     sign_in = await service.register(
         session,
-        _tools(request),
+        tools,
         email=str(body.email),
         password=body.password,
         name=body.name,
@@ -169,9 +183,9 @@ async def register(
         location=body.location,
         skills=body.skills,
         language=preferred_language(request.headers.get("accept-language")),
-        client=_client(request),
+        client=client,
     )
-    return await _signed_in(session, request, response, sign_in)
+    return await _signed_in(session, tools.settings, response, sign_in)
 
 
 @router.post(
@@ -185,24 +199,30 @@ async def register(
     dependencies=[Depends(auth_rate_limit("login", per_account=False))],
 )
 async def login(
-    body: LoginRequest, request: Request, response: Response, session: SessionDep
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    tools: Tools,
+    client: ClientOf,
+    limiter: RateLimiterDep,
 ) -> AuthResponse:
-    throttle = login_throttle(request, body.email)
+    throttle = LoginThrottle(limiter, request, body.email)
     await throttle.check()
     try:
         sign_in = await service.login(
             session,
-            _tools(request),
+            tools,
             email=body.email,
             password=body.password,
-            client=_client(request),
+            client=client,
         )
     except Unauthorized as exc:
         if exc.code == "invalid_credentials":
             await throttle.failed()
         raise
     await throttle.succeeded()
-    return await _signed_in(session, request, response, sign_in)
+    return await _signed_in(session, tools.settings, response, sign_in)
 
 
 @router.post(
@@ -224,20 +244,26 @@ async def login(
     dependencies=[Depends(auth_rate_limit("google"))],
 )
 async def google_sign_in(
-    body: GoogleSignInRequest, request: Request, response: Response, session: SessionDep
+    body: GoogleSignInRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    tools: Tools,
+    client: ClientOf,
+    verifier: GoogleIdTokensDep,
 ) -> AuthResponse:
-    identity = await google.verifier_for(request.app.state).verify(body.id_token)
+    identity = await verifier.verify(body.id_token)
     sign_in, created = await google.sign_in_with_google(
         session,
-        _tools(request),
+        tools,
         identity,
         role=body.role,
         language=preferred_language(request.headers.get("accept-language")),
-        client=_client(request),
+        client=client,
     )
     if created:
         response.status_code = status.HTTP_201_CREATED
-    return await _signed_in(session, request, response, sign_in)
+    return await _signed_in(session, tools.settings, response, sign_in)
 
 
 @router.post(
@@ -252,19 +278,21 @@ async def refresh(
     request: Request,
     response: Response,
     session: SessionDep,
+    tools: Tools,
+    client: ClientOf,
     body: RefreshRequest | None = None,
 ) -> AuthResponse | Response:
     token = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE)
-    settings: Settings = request.app.state.settings
+    settings = tools.settings
     try:
-        sign_in = await service.refresh(session, _tools(request), token, _client(request))
+        sign_in = await service.refresh(session, tools, token, client)
     except Unauthorized as exc:
         # Answered rather than raised: the session dependency then commits, so a family
         # revoked for reuse stays revoked.
         failed = error_response(exc.status_code, exc.message, exc.code, headers=NO_STORE)
         _clear_session_cookies(failed, settings)
         return failed
-    return await _signed_in(session, request, response, sign_in)
+    return await _signed_in(session, tools.settings, response, sign_in)
 
 
 async def _token_in_body(request: Request) -> str | None:
@@ -285,7 +313,7 @@ async def _token_in_body(request: Request) -> str | None:
         raise RequestValidationError(exc.errors()) from exc
 
 
-def _session_of_access_token(request: Request) -> str | None:
+def _session_of_access_token(request: Request, tokens: AccessTokens) -> str | None:
     """The sign-in (family) named by a valid access token, or None; never raises."""
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
@@ -293,7 +321,6 @@ def _session_of_access_token(request: Request) -> str | None:
     token = token or request.cookies.get(ACCESS_COOKIE, "")
     if not token:
         return None
-    tokens: AccessTokens = request.app.state.tokens
     try:
         return tokens.decode(token).session_id
     except Unauthorized:
@@ -318,11 +345,13 @@ def _session_of_access_token(request: Request) -> str | None:
         }
     },
 )
-async def logout(request: Request, session: SessionDep) -> Response:
+async def logout(
+    request: Request, session: SessionDep, settings: SettingsDep, tokens: TokensDep
+) -> Response:
     token = await _token_in_body(request) or request.cookies.get(REFRESH_COOKIE)
-    await service.logout(session, token, _session_of_access_token(request))
+    await service.logout(session, token, _session_of_access_token(request, tokens))
     response = Response(status_code=status.HTTP_204_NO_CONTENT, headers=NO_STORE)
-    _clear_session_cookies(response, request.app.state.settings)
+    _clear_session_cookies(response, settings)
     return response
 
 
@@ -348,9 +377,9 @@ async def me(user: CurrentUser, session: SessionDep) -> UserResponse:
     responses=error_responses(429),
     dependencies=[Depends(auth_rate_limit("forgot-password", per_account=False))],
 )
-async def forgot_password(body: ForgotPasswordRequest, request: Request) -> MessageResponse:
+async def forgot_password(body: ForgotPasswordRequest, limiter: RateLimiterDep) -> MessageResponse:
     email = str(body.email)
-    if await reset_mail_quota(request, email):
+    if await reset_mail_quota(limiter, email):
         await send_password_reset.kiq(email)
     return MessageResponse(message=RESET_REQUESTED_MESSAGE)
 
@@ -364,10 +393,10 @@ async def forgot_password(body: ForgotPasswordRequest, request: Request) -> Mess
     dependencies=[Depends(auth_rate_limit("reset-password"))],
 )
 async def reset_password(
-    body: ResetPasswordRequest, request: Request, response: Response, session: SessionDep
+    body: ResetPasswordRequest, response: Response, session: SessionDep, tools: Tools
 ) -> MessageResponse:
-    await service.reset_password(session, _tools(request), body.token, body.password)
-    _clear_session_cookies(response, request.app.state.settings)
+    await service.reset_password(session, tools, body.token, body.password)
+    _clear_session_cookies(response, tools.settings)
     return MessageResponse(message=PASSWORD_RESET_MESSAGE)
 
 
@@ -392,7 +421,7 @@ async def verify_email(body: VerifyEmailRequest, session: SessionDep) -> UserRes
     dependencies=[Depends(auth_rate_limit("resend-verification"))],
 )
 async def resend_verification(
-    user: CurrentUser, request: Request, session: SessionDep
+    user: CurrentUser, session: SessionDep, tools: Tools
 ) -> MessageResponse:
-    await service.resend_verification(session, _tools(request), user)
+    await service.resend_verification(session, tools, user)
     return MessageResponse(message=VERIFICATION_SENT_MESSAGE)

@@ -240,6 +240,21 @@ async def user_of_access_token(session: AsyncSession, claims: AccessClaims) -> U
     return cast(User, user)
 
 
+async def user_for_access_token(
+    session: AsyncSession, tokens: AccessTokens, token: str
+) -> tuple[User, AccessClaims]:
+    """The one token → user check, shared by HTTP (`optional_user`) and the socket handshake.
+
+    Unauthorized for a bad, expired or non-access token, a banned or deleted user, a token
+    whose sign-in was revoked or whose session epoch moved on (a reset, logout everywhere,
+    ban, reuse detection), at once, not at `exp`.
+    """
+    claims = tokens.decode(token)
+    # One query: the user, active, with the token's sign-in alive and its epoch current.
+    user = await user_of_access_token(session, claims)
+    return user, claims
+
+
 # --- register, login, refresh, logout ------------------------------------------------------
 
 

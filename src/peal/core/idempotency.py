@@ -175,13 +175,14 @@ async def idempotent_response(
     http_request: Request,
     session: AsyncSession,
     *,
+    ttl_seconds: int,
     user_id: uuid.UUID,
     key: str | None,
     payload: Any,
     status_code: int,
     action: Callable[[], Awaitable[BaseModel]],
 ) -> JSONResponse:
-    """`run_idempotent` for a route: the method, path and key lifetime come from the request."""
+    """`run_idempotent` for a route: the method and path come from the request."""
     return await run_idempotent(
         session,
         user_id=user_id,
@@ -189,7 +190,7 @@ async def idempotent_response(
         method=http_request.method,
         path=http_request.url.path,
         payload=payload,
-        ttl_seconds=http_request.app.state.settings.idempotency_key_ttl,
+        ttl_seconds=ttl_seconds,
         status_code=status_code,
         action=action,
     )

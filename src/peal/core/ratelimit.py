@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
@@ -368,43 +368,39 @@ def _account_key(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
-def auth_rate_limit(
-    action: str, *, per_account: bool = True
-) -> Callable[[Request], Awaitable[None]]:
-    """A dependency for login, register, forgot-password...: a tighter limit per IP, and one
-    per account (the body's `email`) that holds however many IPs an attacker uses.
+async def check_auth_attempt(
+    limiter: RateLimiter, request: Request, action: str, *, per_account: bool = True
+) -> None:
+    """Login, register, forgot-password...: a tighter limit per IP, and one per account (the
+    body's `email`) that holds however many IPs an attacker uses.
 
     `per_account=False` where counting every attempt on an account would let anyone keep its
-    owner out (login counts failures instead: `login_throttle`; forgot-password drops mails
-    beyond `reset_mail_quota`). Use as `dependencies=[Depends(auth_rate_limit("login"))]`.
+    owner out (login counts failures instead: `LoginThrottle`; forgot-password drops mails
+    beyond `reset_mail_quota`). Routes use it through `peal.auth.dependencies.auth_rate_limit`.
     """
-
-    async def dependency(request: Request) -> None:
-        limiter: RateLimiter = request.app.state.rate_limiter
-        if not limiter.enabled:
-            return
-        ip = client_ip(request, limiter.trusted_proxies)
-        per_ip = limiter.policy(f"{action}-ip", limiter.auth_per_ip)
-        decision = await limiter.hit(per_ip, ip_limit_key(ip))
-        if decision is not None and not decision.allowed:
-            raise RateLimited("Too many attempts, please wait", headers=decision.headers())
-        email = await _account_email(request) if per_account else None
-        if email is None:
-            return
-        account_policy = limiter.policy(f"{action}-account", limiter.auth_per_account)
-        decision = await limiter.hit(account_policy, _account_key(email))
-        if decision is not None and not decision.allowed:
-            raise RateLimited(
-                "Too many attempts for this account, please wait", headers=decision.headers()
-            )
-
-    return dependency
+    if not limiter.enabled:
+        return
+    ip = client_ip(request, limiter.trusted_proxies)
+    per_ip = limiter.policy(f"{action}-ip", limiter.auth_per_ip)
+    decision = await limiter.hit(per_ip, ip_limit_key(ip))
+    if decision is not None and not decision.allowed:
+        raise RateLimited("Too many attempts, please wait", headers=decision.headers())
+    email = await _account_email(request) if per_account else None
+    if email is None:
+        return
+    account_policy = limiter.policy(f"{action}-account", limiter.auth_per_account)
+    decision = await limiter.hit(account_policy, _account_key(email))
+    if decision is not None and not decision.allowed:
+        raise RateLimited(
+            "Too many attempts for this account, please wait", headers=decision.headers()
+        )
 
 
-async def enforce_user_limit(request: Request, action: str, per_minute: int, user_id: str) -> None:
+async def enforce_user_limit(
+    limiter: RateLimiter, action: str, per_minute: int, user_id: str
+) -> None:
     """A per-user quota for an action (donations...), on top of the per-IP default. Counted by
     account, so a user cannot spread abuse over many addresses."""
-    limiter: RateLimiter = request.app.state.rate_limiter
     if not limiter.enabled:
         return
     decision = await limiter.hit(limiter.policy(f"{action}-user", per_minute), f"user:{user_id}")
@@ -486,14 +482,9 @@ class LoginThrottle:
             await self.limiter.clear(policy, key)
 
 
-def login_throttle(request: Request, email: str) -> LoginThrottle:
-    return LoginThrottle(request.app.state.rate_limiter, request, email)
-
-
-async def reset_mail_quota(request: Request, email: str) -> bool:
+async def reset_mail_quota(limiter: RateLimiter, email: str) -> bool:
     """Count one reset email to `email`; False beyond the hourly quota (send none, answer the
     same). True when limits are off or the storage is down: a reset link beats a refusal."""
-    limiter: RateLimiter = request.app.state.rate_limiter
     if not limiter.enabled:
         return True
     per_hour = limiter.settings.password_reset_emails_per_hour
@@ -502,9 +493,10 @@ async def reset_mail_quota(request: Request, email: str) -> bool:
     return decision is None or decision.allowed
 
 
-async def enforce_ip_limit(request: Request, action: str, per_minute: int) -> None:
+async def enforce_ip_limit(
+    limiter: RateLimiter, request: Request, action: str, per_minute: int
+) -> None:
     """A per-IP quota for one costly route (search...), on top of the general per-IP limit."""
-    limiter: RateLimiter = request.app.state.rate_limiter
     if not limiter.enabled:
         return
     ip = client_ip(request, limiter.trusted_proxies)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import PageParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep, SettingsDep
 from peal.events import service
 from peal.events.schemas import (
     EventCategory,
@@ -22,6 +23,7 @@ from peal.events.schemas import (
 )
 
 router = APIRouter(prefix="/api/events", tags=["Events"])
+EventId = Annotated[uuid.UUID, path_id("eventId", "event")]
 
 
 @router.get(
@@ -55,57 +57,57 @@ async def list_events(
     responses=error_responses(401),
 )
 async def create_event(
-    session: SessionDep, user: CurrentUser, body: EventCreate, request: Request
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    body: EventCreate,
 ) -> EventResponse:
-    hosts = request.app.state.settings.external_image_hosts
+    hosts = settings.external_image_hosts
     return EventResponse(event=await service.create_event(session, user, body, hosts))
 
 
 @router.get(
-    "/{event_id}",
+    "/{eventId}",
     summary="One event",
     response_model=EventResponse,
     responses=error_responses(401, 404),
 )
-async def get_event(
-    session: SessionDep, viewer: OptionalUser, event_id: uuid.UUID
-) -> EventResponse:
+async def get_event(session: SessionDep, viewer: OptionalUser, event_id: EventId) -> EventResponse:
     return EventResponse(event=await service.get_event(session, viewer, event_id))
 
 
-@router.put(
-    "/{event_id}",
-    summary="Change an event (host or admin); `status: cancelled` cancels it",
-    response_model=EventResponse,
-    responses=error_responses(401, 403, 404, 409),
-)
-@router.patch(
-    "/{event_id}",
+@put_and_patch(
+    router,
+    "/{eventId}",
     summary="Change an event (host or admin); `status: cancelled` cancels it",
     response_model=EventResponse,
     responses=error_responses(401, 403, 404, 409),
 )
 async def update_event(
-    session: SessionDep, user: CurrentUser, event_id: uuid.UUID, body: EventUpdate, request: Request
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    event_id: EventId,
+    body: EventUpdate,
 ) -> EventResponse:
-    hosts = request.app.state.settings.external_image_hosts
+    hosts = settings.external_image_hosts
     return EventResponse(event=await service.update_event(session, user, event_id, body, hosts))
 
 
 @router.delete(
-    "/{event_id}",
+    "/{eventId}",
     summary="Delete an event (host or admin); attendees are notified",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=error_responses(401, 403, 404),
 )
-async def delete_event(session: SessionDep, user: CurrentUser, event_id: uuid.UUID) -> Response:
+async def delete_event(session: SessionDep, user: CurrentUser, event_id: EventId) -> Response:
     await service.delete_event(session, user, event_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
-    "/{event_id}/register",
+    "/{eventId}/register",
     summary="Register for an event (idempotent: 201 when registered now, 200 if already)",
     status_code=status.HTTP_201_CREATED,
     response_model=RegistrationResponse,
@@ -115,7 +117,7 @@ async def delete_event(session: SessionDep, user: CurrentUser, event_id: uuid.UU
     },
 )
 async def register(
-    session: SessionDep, user: CurrentUser, event_id: uuid.UUID, response: Response
+    session: SessionDep, user: CurrentUser, event_id: EventId, response: Response
 ) -> RegistrationResponse:
     created, count = await service.register(session, user, event_id)
     if not created:
@@ -124,13 +126,13 @@ async def register(
 
 
 @router.delete(
-    "/{event_id}/register",
+    "/{eventId}/register",
     summary="Cancel my registration (idempotent)",
     response_model=RegistrationResponse,
     responses=error_responses(401, 404, 409),
 )
 async def unregister(
-    session: SessionDep, user: CurrentUser, event_id: uuid.UUID
+    session: SessionDep, user: CurrentUser, event_id: EventId
 ) -> RegistrationResponse:
     count = await service.unregister(session, user, event_id)
     return RegistrationResponse(registered=False, attendee_count=count)

@@ -13,6 +13,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.auth import service as auth
+from peal.config import Settings
 from peal.events import service as events
 from peal.funding import service as funding
 from peal.goals import service as goals
@@ -27,13 +28,15 @@ from peal.users.models import User
 from peal.videos import service as videos
 
 
-async def delete_account(session: AsyncSession, user_id: uuid.UUID, viewer: User) -> None:
+async def delete_account(
+    session: AsyncSession, config: Settings, user_id: uuid.UUID, viewer: User
+) -> None:
     """The person herself or an admin deletes the account (404/403 as for a profile change)."""
     user = await users.get_user_for_change(session, user_id, viewer)
     await users.lock_user(session, user.id)
     await videos.purge_user(session, user.id)
     await stories.purge_user(session, user.id)
-    await funding.purge_user(session, user.id)
+    await funding.purge_user(session, config, user.id)
     await goals.purge_user(session, user.id)
     await events.purge_user(session, user.id)
     await mentors.purge_user(session, user.id)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
+from peal.config import Settings
 from peal.core.idempotency import IdempotencyKeyHeader, idempotent_response
-from peal.core.ratelimit import enforce_user_limit
+from peal.core.ratelimit import RateLimiter, enforce_user_limit
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import CursorParams, Page, PageParams, error_responses
-from peal.db import SessionDep
+from peal.deps import RateLimiterDep, SessionDep, SettingsDep
 from peal.funding import donations, service
 from peal.funding.models import FundingRequest
 from peal.funding.schemas import (
@@ -30,13 +33,8 @@ from peal.users.service import get_visible_user
 
 router = APIRouter(tags=["Funding"], responses=error_responses(401))
 
-RequestId = Annotated[
-    uuid.UUID,
-    Path(alias="requestId", description="The funding request's id", examples=[uuid.UUID(int=1)]),
-]
-UserId = Annotated[
-    uuid.UUID, Path(alias="userId", description="The user's id", examples=[uuid.UUID(int=2)])
-]
+RequestId = Annotated[uuid.UUID, path_id("requestId", "funding request")]
+UserId = Annotated[uuid.UUID, path_id("userId", "user", example=2)]
 Pages = Annotated[PageParams, Depends()]
 Cursors = Annotated[CursorParams, Depends()]
 Fundraiser = Annotated[User, Depends(require_role(*service.FUNDRAISER_ROLES))]
@@ -139,13 +137,8 @@ async def get_request(
     return await _envelope(session, request, author, viewer)
 
 
-@router.put(
-    "/api/requests/{requestId}",
-    response_model=FundingRequestEnvelope,
-    summary="Update a funding request",
-    responses=error_responses(403, 404, 409),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/api/requests/{requestId}",
     response_model=FundingRequestEnvelope,
     summary="Update a funding request",
@@ -186,6 +179,7 @@ async def cancel_request(
     request_id: RequestId,
     http_request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     user: CurrentUser,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
@@ -193,14 +187,13 @@ async def cancel_request(
     its payment provider; the money leaves the totals once the provider confirms."""
 
     async def cancel() -> FundingRequestEnvelope:
-        request, author = await donations.cancel_request(
-            session, http_request.app.state.settings, request_id, user
-        )
+        request, author = await donations.cancel_request(session, settings, request_id, user)
         return await _envelope(session, request, author, user)
 
     return await idempotent_response(
         http_request,
         session,
+        ttl_seconds=settings.idempotency_key_ttl,
         user_id=user.id,
         key=idempotency_key,
         payload={},
@@ -211,26 +204,28 @@ async def cancel_request(
 
 async def donate_response(
     http_request: Request,
-    session: SessionDep,
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
     user: User,
     request_id: uuid.UUID,
     body: DonateBody,
     idempotency_key: str | None,
 ) -> JSONResponse:
     """The donation flow behind both `/api/requests/:id/donate` and its payments alias."""
-    settings = http_request.app.state.settings
     await enforce_user_limit(
-        http_request, "donate", settings.donation_rate_limit_per_minute, str(user.id)
+        limiter, "donate", settings.donation_rate_limit_per_minute, str(user.id)
     )
 
     async def run() -> DonationResult:
         return await donations.donate(
-            session, http_request.app.state.settings, request_id=request_id, donor=user, body=body
+            session, settings, request_id=request_id, donor=user, body=body
         )
 
     return await idempotent_response(
         http_request,
         session,
+        ttl_seconds=settings.idempotency_key_ttl,
         user_id=user.id,
         key=idempotency_key,
         payload=body.model_dump(mode="json"),
@@ -251,6 +246,8 @@ async def donate(
     body: DonateBody,
     http_request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
     user: CurrentUser,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
@@ -258,7 +255,9 @@ async def donate(
     development provider the donation succeeds at once; with Stripe it stays `pending` and
     the answer carries the `clientSecret` to confirm the payment in the browser. Send an
     `Idempotency-Key`: a retry then replays the first answer instead of paying twice."""
-    return await donate_response(http_request, session, user, request_id, body, idempotency_key)
+    return await donate_response(
+        http_request, session, settings, limiter, user, request_id, body, idempotency_key
+    )
 
 
 @router.get(

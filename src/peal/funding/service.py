@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, s
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from peal.config import Settings
 from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from peal.core.export import row_dict
 from peal.core.moderation import ModerationStatus, not_moderated
@@ -463,7 +464,7 @@ async def requests_by_ids(
 # --- account deletion and export -----------------------------------------------------------
 
 
-async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+async def purge_user(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> None:
     """Only anonymised money records stay: donations (attributed to the tombstone, their
     messages dropped) and the requests that received money. A request nobody gave to is only
     her own content and goes; her open requests are cancelled and their donors refunded
@@ -471,14 +472,13 @@ async def purge_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     image (her files are deleted)."""
     # Imported here: `funding.donations` builds on this module.
     from peal.funding.donations import cancel_requests_of_author
-    from peal.jobs import runtime
 
     donated = exists().where(FundingDonation.funding_request_id == FundingRequest.id)
     await session.execute(
         delete(FundingRequest).where(FundingRequest.author_id == user_id, ~donated),
         execution_options=NO_SYNC,
     )
-    await cancel_requests_of_author(session, runtime().settings, user_id)
+    await cancel_requests_of_author(session, settings, user_id)
     await session.execute(
         sql_update(FundingRequest)
         .where(FundingRequest.author_id == user_id)

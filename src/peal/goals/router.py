@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.goals import service
 from peal.goals.models import Goal
 from peal.goals.schemas import (
@@ -28,13 +29,15 @@ from peal.goals.schemas import (
 )
 
 router = APIRouter(prefix="/api/goals", tags=["Goals"], responses=error_responses(401))
+GoalId = Annotated[uuid.UUID, path_id("goalId", "goal")]
+MilestoneId = Annotated[uuid.UUID, path_id("milestoneId", "milestone")]
 
 
 def _goal(goal: Goal) -> GoalResponse:
     return GoalResponse(goal=GoalOut.model_validate(goal))
 
 
-# Declared before "/{goal_id}" so that "stats" is never read as a goal id.
+# Declared before "/{goalId}" so that "stats" is never read as a goal id.
 @router.get(
     "/stats/summary",
     summary="Counts and mean progress of my goals",
@@ -72,67 +75,57 @@ async def create_goal(session: SessionDep, user: CurrentUser, body: GoalCreate) 
 
 
 @router.get(
-    "/{goal_id}",
+    "/{goalId}",
     summary="One of my goals",
     response_model=GoalResponse,
     responses=error_responses(404),
 )
-async def get_goal(session: SessionDep, user: CurrentUser, goal_id: uuid.UUID) -> GoalResponse:
+async def get_goal(session: SessionDep, user: CurrentUser, goal_id: GoalId) -> GoalResponse:
     return _goal(await service.get_goal(session, user.id, goal_id))
 
 
-@router.put(
-    "/{goal_id}",
-    summary="Update one of my goals (only the fields sent)",
-    response_model=GoalResponse,
-    responses=error_responses(404, 409),
-)
-@router.patch(
-    "/{goal_id}",
+@put_and_patch(
+    router,
+    "/{goalId}",
     summary="Update one of my goals (only the fields sent)",
     response_model=GoalResponse,
     responses=error_responses(404, 409),
 )
 async def update_goal(
-    session: SessionDep, user: CurrentUser, goal_id: uuid.UUID, body: GoalUpdate
+    session: SessionDep, user: CurrentUser, goal_id: GoalId, body: GoalUpdate
 ) -> GoalResponse:
     return _goal(await service.update_goal(session, user.id, goal_id, body))
 
 
 @router.delete(
-    "/{goal_id}",
+    "/{goalId}",
     summary="Delete one of my goals and its milestones",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=error_responses(404),
 )
-async def delete_goal(session: SessionDep, user: CurrentUser, goal_id: uuid.UUID) -> Response:
+async def delete_goal(session: SessionDep, user: CurrentUser, goal_id: GoalId) -> Response:
     await service.delete_goal(session, user.id, goal_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
-    "/{goal_id}/milestones",
+    "/{goalId}/milestones",
     summary="Add a milestone to one of my goals",
     status_code=status.HTTP_201_CREATED,
     response_model=MilestoneResponse,
     responses=error_responses(404, 409),
 )
 async def add_milestone(
-    session: SessionDep, user: CurrentUser, goal_id: uuid.UUID, body: MilestoneCreate
+    session: SessionDep, user: CurrentUser, goal_id: GoalId, body: MilestoneCreate
 ) -> MilestoneResponse:
     milestone = await service.add_milestone(session, user.id, goal_id, body)
     return MilestoneResponse(milestone=MilestoneOut.model_validate(milestone))
 
 
-@router.put(
-    "/{goal_id}/milestones/{milestone_id}",
-    summary="Update a milestone; `completed` sets or clears `completedAt`",
-    response_model=MilestoneResponse,
-    responses=error_responses(404),
-)
-@router.patch(
-    "/{goal_id}/milestones/{milestone_id}",
+@put_and_patch(
+    router,
+    "/{goalId}/milestones/{milestoneId}",
     summary="Update a milestone; `completed` sets or clears `completedAt`",
     response_model=MilestoneResponse,
     responses=error_responses(404),
@@ -140,8 +133,8 @@ async def add_milestone(
 async def update_milestone(
     session: SessionDep,
     user: CurrentUser,
-    goal_id: uuid.UUID,
-    milestone_id: uuid.UUID,
+    goal_id: GoalId,
+    milestone_id: MilestoneId,
     body: MilestoneUpdate,
 ) -> MilestoneResponse:
     milestone = await service.update_milestone(session, user.id, goal_id, milestone_id, body)
@@ -149,14 +142,14 @@ async def update_milestone(
 
 
 @router.delete(
-    "/{goal_id}/milestones/{milestone_id}",
+    "/{goalId}/milestones/{milestoneId}",
     summary="Delete a milestone",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=error_responses(404),
 )
 async def delete_milestone(
-    session: SessionDep, user: CurrentUser, goal_id: uuid.UUID, milestone_id: uuid.UUID
+    session: SessionDep, user: CurrentUser, goal_id: GoalId, milestone_id: MilestoneId
 ) -> Response:
     await service.delete_milestone(session, user.id, goal_id, milestone_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import Page, PageParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.mentors import matching, service
 from peal.mentors.schemas import (
     MATCHES_MAX,
@@ -38,10 +39,7 @@ from peal.users.schemas import LABEL_MAX
 
 router = APIRouter(prefix="/api/mentors", tags=["Mentors"], responses=error_responses(401))
 
-MentorId = Annotated[
-    uuid.UUID,
-    Path(alias="mentorId", description="The mentor profile's id", examples=[uuid.UUID(int=3)]),
-]
+MentorId = Annotated[uuid.UUID, path_id("mentorId", "mentor profile", example=3)]
 Pages = Annotated[PageParams, Depends()]
 WomanOrSponsor = Annotated[User, Depends(require_role("woman", "sponsor"))]
 
@@ -176,13 +174,8 @@ async def get_mentor(
     return MentorEnvelope(mentor=await service.get_mentor(session, viewer, mentor_id))
 
 
-@router.put(
-    "/{mentorId}",
-    response_model=MentorEnvelope,
-    summary="Change my mentor profile (the owner or an admin)",
-    responses=error_responses(403, 404, 409),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/{mentorId}",
     response_model=MentorEnvelope,
     summary="Change my mentor profile (the owner or an admin)",

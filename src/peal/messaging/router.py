@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser
+from peal.core.routing import path_id, with_alias
 from peal.core.schemas import CursorParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.messaging import service
 from peal.messaging.schemas import (
     ConversationDetailEnvelope,
@@ -33,17 +34,16 @@ aliases = APIRouter(
     prefix="/api/messages", tags=["Messages (web client aliases)"], responses=error_responses(401)
 )
 
-ConversationId = Annotated[
-    uuid.UUID, Path(description="The conversation's id", examples=[uuid.UUID(int=1)])
-]
+ConversationId = Annotated[uuid.UUID, path_id("conversationId", "conversation")]
 Pages = Annotated[CursorParams, Depends()]
 MessagesInline = Annotated[
     int, Query(ge=1, le=100, description="How many of the newest messages to include")
 ]
 
 
-@router.get("", response_model=ConversationPage, summary="List my conversations")
-@aliases.get("", response_model=ConversationPage, summary="List my conversations (alias)")
+@with_alias(
+    router, aliases, "GET", "", response_model=ConversationPage, summary="List my conversations"
+)
 async def list_conversations(
     session: SessionDep, user: CurrentUser, pages: Pages
 ) -> ConversationPage:
@@ -100,16 +100,13 @@ async def send_direct_message(
     return DirectMessageOut(message=message, conversation=out)
 
 
-@router.get(
-    "/{conversation_id}",
+@with_alias(
+    router,
+    aliases,
+    "GET",
+    "/{conversationId}",
     response_model=ConversationDetailEnvelope,
     summary="A conversation with its newest messages",
-    responses=error_responses(404),
-)
-@aliases.get(
-    "/{conversation_id}",
-    response_model=ConversationDetailEnvelope,
-    summary="A conversation with its newest messages (alias)",
     responses=error_responses(404),
 )
 async def get_conversation(
@@ -124,16 +121,13 @@ async def get_conversation(
     return ConversationDetailEnvelope(conversation=detail)
 
 
-@router.get(
-    "/{conversation_id}/messages",
+@with_alias(
+    router,
+    aliases,
+    "GET",
+    "/{conversationId}/messages",
     response_model=MessagePage,
     summary="Messages of a conversation, newest first",
-    responses=error_responses(404),
-)
-@aliases.get(
-    "/{conversation_id}/messages",
-    response_model=MessagePage,
-    summary="Messages of a conversation, newest first (alias)",
     responses=error_responses(404),
 )
 async def list_messages(
@@ -152,18 +146,14 @@ async def list_messages(
     )
 
 
-@router.post(
-    "/{conversation_id}/messages",
+@with_alias(
+    router,
+    aliases,
+    "POST",
+    "/{conversationId}/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=MessageEnvelope,
     summary="Send a message",
-    responses=error_responses(403, 404),
-)
-@aliases.post(
-    "/{conversation_id}/messages",
-    status_code=status.HTTP_201_CREATED,
-    response_model=MessageEnvelope,
-    summary="Send a message (alias)",
     responses=error_responses(403, 404),
 )
 async def send_message(
@@ -174,16 +164,13 @@ async def send_message(
     return MessageEnvelope(message=message)
 
 
-@router.put(
-    "/{conversation_id}/read",
+@with_alias(
+    router,
+    aliases,
+    "PUT",
+    "/{conversationId}/read",
     response_model=ReadOut,
     summary="Mark a conversation read",
-    responses=error_responses(404),
-)
-@aliases.put(
-    "/{conversation_id}/read",
-    response_model=ReadOut,
-    summary="Mark a conversation read (alias)",
     responses=error_responses(404),
 )
 async def mark_read(

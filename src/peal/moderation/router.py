@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 
 from peal.auth.dependencies import CurrentUser
 from peal.core.schemas import PageParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep, SettingsDep
 from peal.moderation import service
 from peal.moderation.schemas import ReportCreate, ReportEnvelope, ReportsEnvelope
 
@@ -28,7 +28,10 @@ Pages = Annotated[PageParams, Depends()]
     responses=error_responses(400, 404, 409),
 )
 async def report_content(
-    body: ReportCreate, request: Request, session: SessionDep, user: CurrentUser
+    body: ReportCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
 ) -> ReportEnvelope:
     """Report a user, video, comment, request, story or event you can see (404 otherwise).
 
@@ -41,7 +44,7 @@ async def report_content(
         session,
         user,
         body,
-        auto_hide_threshold=request.app.state.settings.moderation_auto_hide_threshold,
+        auto_hide_threshold=settings.moderation_auto_hide_threshold,
     )
     return ReportEnvelope(report=service.present_report(report))
 

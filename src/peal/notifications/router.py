@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import CursorParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.notifications import service
 from peal.notifications.schemas import (
     NotificationEnvelope,
@@ -26,9 +27,7 @@ router = APIRouter(
     prefix="/api/notifications", tags=["Notifications"], responses=error_responses(401)
 )
 
-NotificationId = Annotated[
-    uuid.UUID, Path(description="The notification's id", examples=[uuid.UUID(int=1)])
-]
+NotificationId = Annotated[uuid.UUID, path_id("notificationId", "notification")]
 Pages = Annotated[CursorParams, Depends()]
 
 
@@ -63,17 +62,12 @@ async def list_notifications(
     )
 
 
-# Declared before "/{notification_id}/...": a literal path must never be read as an id.
-@router.put(
+# Declared before "/{notificationId}/...": a literal path must never be read as an id.
+@put_and_patch(
+    router,
     "/read-all",
     response_model=ReadAllOut,
     summary="Mark all my notifications read",
-    responses=error_responses(),
-)
-@router.patch(
-    "/read-all",
-    response_model=ReadAllOut,
-    summary="Mark all my notifications read (PATCH alias)",
     responses=error_responses(),
 )
 async def mark_all_read(session: SessionDep, user: CurrentUser) -> ReadAllOut:
@@ -81,16 +75,11 @@ async def mark_all_read(session: SessionDep, user: CurrentUser) -> ReadAllOut:
     return ReadAllOut(updated=updated, unread_count=0)
 
 
-@router.put(
-    "/{notification_id}/read",
+@put_and_patch(
+    router,
+    "/{notificationId}/read",
     response_model=NotificationEnvelope,
     summary="Mark a notification read",
-    responses=error_responses(404),
-)
-@router.patch(
-    "/{notification_id}/read",
-    response_model=NotificationEnvelope,
-    summary="Mark a notification read (PATCH alias)",
     responses=error_responses(404),
 )
 async def mark_read(
@@ -102,7 +91,7 @@ async def mark_read(
 
 
 @router.delete(
-    "/{notification_id}",
+    "/{notificationId}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Delete a notification",

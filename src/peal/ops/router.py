@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from peal.deps import DatabaseDep, RedisDep, StorageCheckDep
 from peal.ops import service
 from peal.ops.schemas import HealthResponse
 
@@ -41,9 +42,10 @@ _NO_STORE = "no-store"
         }
     },
 )
-async def health(request: Request, response: Response) -> HealthResponse:
-    state = request.app.state
-    result = await service.health(state.db, state.storage_check, state.redis)
+async def health(
+    response: Response, db: DatabaseDep, storage_check: StorageCheckDep, redis: RedisDep
+) -> HealthResponse:
+    result = await service.health(db, storage_check, redis)
     response.headers["Cache-Control"] = _NO_STORE
     if result.status != "healthy":
         response.status_code = 503

@@ -46,8 +46,8 @@ def _write_probe(directory: Path) -> None:
 def local_storage_check(directory: Path) -> Check:
     """The storage probe of the local backend: the upload directory can be written to.
 
-    The app keeps its storage probe in `app.state.storage_check`; another backend (S3)
-    installs its own there.
+    The app's storage probe is `peal.deps.Services.storage_check`; another backend (S3)
+    brings its own.
     """
 
     async def check() -> None:

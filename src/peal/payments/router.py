@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from peal.auth.dependencies import CurrentUser, OptionalUser
 from peal.core.idempotency import IdempotencyKeyHeader
 from peal.core.schemas import CursorParams, error_responses
-from peal.db import SessionDep
+from peal.deps import RateLimiterDep, SessionDep, SettingsDep
 from peal.flows import settle_payment_webhook as service
 from peal.funding import donations
 from peal.funding.router import donate_response
@@ -47,6 +47,7 @@ Cursors = Annotated[CursorParams, Depends()]
 async def stripe_webhook(
     http_request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     stripe_signature: Annotated[
         str | None, Header(alias="Stripe-Signature", description="Stripe's `t=...,v1=...`")
     ] = None,
@@ -55,9 +56,7 @@ async def stripe_webhook(
     signature is missing, wrong or stale. Each event is stored and applied once, whatever the
     retries or their order; an already-seen event and unknown types answer 200."""
     payload = await http_request.body()
-    return await service.handle_stripe_webhook(
-        session, http_request.app.state.settings, payload, stripe_signature
-    )
+    return await service.handle_stripe_webhook(session, settings, payload, stripe_signature)
 
 
 @router.post(
@@ -71,13 +70,15 @@ async def create_donation_intent(
     body: DonationIntentBody,
     http_request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
     user: CurrentUser,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     """The same donation as `POST /api/requests/:id/donate`, with the request named in the
     body as `requestId`."""
     return await donate_response(
-        http_request, session, user, body.request_id, body, idempotency_key
+        http_request, session, settings, limiter, user, body.request_id, body, idempotency_key
     )
 
 
@@ -88,14 +89,14 @@ async def create_donation_intent(
     responses=error_responses(401, 404, 502),
 )
 async def confirm_donation(
-    body: ConfirmDonationBody, http_request: Request, session: SessionDep, user: CurrentUser
+    body: ConfirmDonationBody, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> ConfirmDonationResult:
     """Asks the payment provider (never the client) how the payment ended and settles the
     donation; safe to repeat and to race the webhook: it is counted once. Your own donations
     only (404 otherwise)."""
     donation, request = await donations.confirm_donation(
         session,
-        http_request.app.state.settings,
+        settings,
         user,
         donation_id=body.donation_id,
         payment_id=body.payment_intent_id,

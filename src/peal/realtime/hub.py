@@ -24,7 +24,7 @@ import socketio
 import structlog
 from redis.asyncio import Redis
 
-from peal.auth.dependencies import user_for_access_token
+from peal.auth.service import user_for_access_token
 from peal.config import Settings
 from peal.core.errors import AppError, NotFound
 from peal.core.realtime import get_sink

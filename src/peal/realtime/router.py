@@ -10,14 +10,14 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from peal.auth.dependencies import CurrentUser
 from peal.core.schemas import error_responses
-from peal.db import SessionDep
+from peal.deps import RealtimeDep, SessionDep
 from peal.notifications.service import list_since, notification_payload
-from peal.realtime.hub import CLOSE_STREAM, RealtimeHub
+from peal.realtime.hub import CLOSE_STREAM
 
 router = APIRouter(prefix="/api/notifications", tags=["Notifications"])
 
@@ -61,8 +61,8 @@ def _last_seen(value: str | None) -> uuid.UUID | None:
     },
 )
 async def notification_stream(
-    request: Request,
     session: SessionDep,
+    hub: RealtimeDep,
     user: CurrentUser,
     last_event_id: Annotated[
         str | None,
@@ -75,7 +75,6 @@ async def notification_stream(
 ) -> EventSourceResponse:
     """Bearer or cookie authentication. The stream ends when the user signs out everywhere,
     resets their password or is banned; the client reconnects with `Last-Event-ID`."""
-    hub: RealtimeHub = request.app.state.realtime
     # Subscribed before the replay is read: nothing created in between is lost (a duplicate
     # is skipped by id instead).
     queue = hub.open_stream(user.id)

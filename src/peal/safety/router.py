@@ -6,12 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import FileResponse, RedirectResponse
 
 from peal.auth.dependencies import CurrentUser
+from peal.config import Settings
+from peal.core.routing import path_id
 from peal.core.schemas import Page, PageParams, error_responses
-from peal.db import SessionDep, after_commit, release_connection, utcnow
+from peal.db import after_commit, release_connection, utcnow
+from peal.deps import SessionDep, SettingsDep, StorageDep
 from peal.flows.block_user import block_user
 from peal.safety.schemas import (
     BlockOut,
@@ -24,15 +27,12 @@ from peal.safety.schemas import (
 )
 from peal.safety.tasks import build_export
 from peal.storage.local import LocalStorage
-from peal.storage.service import StorageDep
 from peal.users import blocks, exports
 from peal.users.models import DataExport, User
 
 router = APIRouter(tags=["Safety"], responses=error_responses(401))
 
-UserId = Annotated[
-    uuid.UUID, Path(alias="userId", description="The user's id", examples=[uuid.UUID(int=1)])
-]
+UserId = Annotated[uuid.UUID, path_id("userId", "user")]
 Pages = Annotated[PageParams, Depends()]
 
 
@@ -112,8 +112,7 @@ async def unmute(user_id: UserId, session: SessionDep, me: CurrentUser) -> MuteO
 # --- data export ------------------------------------------------------------------------------
 
 
-def _present(export: DataExport, request: Request) -> ExportOut:
-    settings = request.app.state.settings
+def _present(export: DataExport, settings: Settings) -> ExportOut:
     return ExportOut(
         id=export.id,
         status=exports.current_status(export, utcnow()),
@@ -153,10 +152,12 @@ async def request_export(session: SessionDep, me: CurrentUser) -> ExportRequeste
     summary="The status of my latest export",
     responses=error_responses(404),
 )
-async def latest_export(session: SessionDep, me: CurrentUser, request: Request) -> ExportEnvelope:
+async def latest_export(
+    session: SessionDep, settings: SettingsDep, me: CurrentUser
+) -> ExportEnvelope:
     """`downloadUrl` is there only while the export is ready; after 7 days it is `expired`."""
     export = await exports.latest_export(session, me)
-    return ExportEnvelope(export=_present(export, request))
+    return ExportEnvelope(export=_present(export, settings))
 
 
 @router.get(
@@ -171,14 +172,13 @@ async def latest_export(session: SessionDep, me: CurrentUser, request: Request) 
 )
 async def download_export(
     session: SessionDep,
+    settings: SettingsDep,
     storage: StorageDep,
-    request: Request,
     export_id: Annotated[uuid.UUID, Path(alias="exportId")],
     expires: Annotated[int, Query(ge=0, lt=2**40)],
     signature: Annotated[str, Query(max_length=128)],
 ) -> Response:
     """No sign-in needed: the signature proves the link came from us, until it expires."""
-    settings = request.app.state.settings
     export = await exports.export_for_download(
         session, settings.jwt_secret, export_id, expires, signature
     )

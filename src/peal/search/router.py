@@ -10,7 +10,7 @@ from pydantic import StringConstraints
 from peal.auth.dependencies import OptionalUser
 from peal.core.ratelimit import enforce_ip_limit
 from peal.core.schemas import error_responses
-from peal.db import SessionDep
+from peal.deps import RateLimiterDep, SessionDep, SettingsDep
 from peal.search import service
 from peal.search.schemas import (
     DEFAULT_LIMIT,
@@ -58,12 +58,13 @@ PerKindLimit = Annotated[
 async def search(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
     viewer: OptionalUser,
     q: SearchQuery,
     limit: PerKindLimit = DEFAULT_LIMIT,
 ) -> SearchResults:
-    settings = request.app.state.settings
-    await enforce_ip_limit(request, "search", settings.search_rate_limit_per_minute)
+    await enforce_ip_limit(limiter, request, "search", settings.search_rate_limit_per_minute)
     return await service.search(
         session, q, viewer, limit=limit, statement_timeout_ms=settings.search_statement_timeout_ms
     )

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.auth.dependencies import CurrentUser
+from peal.core.routing import put_and_patch
 from peal.core.schemas import error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.settings import service
 from peal.settings.models import UserSettings
 from peal.settings.schemas import (
@@ -39,8 +40,7 @@ async def get_settings(session: SessionDep, user: CurrentUser) -> SettingsEnvelo
     return _envelope(await service.get_settings_for(session, user.id))
 
 
-@router.put("", response_model=SettingsEnvelope, summary="Update my settings")
-@router.patch("", response_model=SettingsEnvelope, summary="Update my settings")
+@put_and_patch(router, "", response_model=SettingsEnvelope, summary="Update my settings")
 async def update_settings(
     body: SettingsUpdate, session: SessionDep, user: CurrentUser
 ) -> SettingsEnvelope:
@@ -48,8 +48,7 @@ async def update_settings(
     return await _apply(session, user, body.model_dump(exclude_unset=True))
 
 
-@router.put("/language", response_model=SettingsEnvelope, summary="Set my language")
-@router.patch("/language", response_model=SettingsEnvelope, summary="Set my language")
+@put_and_patch(router, "/language", response_model=SettingsEnvelope, summary="Set my language")
 async def update_language(
     body: LanguageUpdate, session: SessionDep, user: CurrentUser
 ) -> SettingsEnvelope:
@@ -57,8 +56,7 @@ async def update_language(
     return await _apply(session, user, {"language": body.language})
 
 
-@router.put("/theme", response_model=SettingsEnvelope, summary="Set my theme")
-@router.patch("/theme", response_model=SettingsEnvelope, summary="Set my theme")
+@put_and_patch(router, "/theme", response_model=SettingsEnvelope, summary="Set my theme")
 async def update_theme(
     body: ThemeUpdate, session: SessionDep, user: CurrentUser
 ) -> SettingsEnvelope:
@@ -66,8 +64,9 @@ async def update_theme(
     return await _apply(session, user, {"theme": body.theme})
 
 
-@router.put("/notifications", response_model=SettingsEnvelope, summary="Set my notifications")
-@router.patch("/notifications", response_model=SettingsEnvelope, summary="Set my notifications")
+@put_and_patch(
+    router, "/notifications", response_model=SettingsEnvelope, summary="Set my notifications"
+)
 async def update_notifications(
     body: NotificationSettingsUpdate, session: SessionDep, user: CurrentUser
 ) -> SettingsEnvelope:

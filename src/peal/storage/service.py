@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
-
 from peal.config import Settings
 from peal.storage.base import Storage
 from peal.storage.local import LocalStorage
@@ -44,11 +40,3 @@ def storage_for(settings: Settings) -> Storage:
     if storage is None:
         storage = _instances[identity] = create_storage(settings)
     return storage
-
-
-def get_storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
-
-
-StorageDep = Annotated[Storage, Depends(get_storage)]

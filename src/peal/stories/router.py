@@ -5,20 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import CursorParams, Page, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep
 from peal.stories import service
 from peal.stories.schemas import CelebrationOut, StoryCreate, StoryEnvelope, StoryOut, StoryUpdate
 from peal.users.models import User
 
 router = APIRouter(prefix="/api/stories", tags=["Stories"], responses=error_responses(401))
 
-StoryId = Annotated[
-    uuid.UUID, Path(alias="storyId", description="The story's id", examples=[uuid.UUID(int=1)])
-]
+StoryId = Annotated[uuid.UUID, path_id("storyId", "story")]
 Cursors = Annotated[CursorParams, Depends()]
 Storyteller = Annotated[User, Depends(require_role(*service.STORYTELLER_ROLES))]
 
@@ -86,13 +85,8 @@ async def get_story(story_id: StoryId, session: SessionDep, viewer: OptionalUser
     return StoryEnvelope(story=await service.present_story(session, story, author, viewer))
 
 
-@router.put(
-    "/{storyId}",
-    response_model=StoryEnvelope,
-    summary="Update a success story",
-    responses=error_responses(403, 404),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/{storyId}",
     response_model=StoryEnvelope,
     summary="Update a success story",

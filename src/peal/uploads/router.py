@@ -12,11 +12,11 @@ from starlette.requests import ClientDisconnect
 from peal.auth.dependencies import CurrentUser
 from peal.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from peal.core.schemas import error_responses
-from peal.db import SessionDep, release_connection
+from peal.db import release_connection
+from peal.deps import SessionDep, SettingsDep, StorageDep
 from peal.storage.base import is_valid_key
 from peal.storage.local import MEDIA_ROUTE, LocalStorage
 from peal.storage.media import content_type_of_key
-from peal.storage.service import StorageDep
 from peal.uploads import service
 from peal.uploads.schemas import (
     CompleteRequest,
@@ -47,13 +47,13 @@ async def presigned_url(
     body: PresignRequest,
     user: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     storage: StorageDep,
-    request: Request,
 ) -> PresignResponse:
     new = await service.start_upload(
         session,
         storage,
-        request.app.state.settings,
+        settings,
         user.id,
         content_type=body.content_type,
         file_name=body.file_name,
@@ -84,12 +84,10 @@ async def complete(
     body: CompleteRequest,
     user: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     storage: StorageDep,
-    request: Request,
 ) -> CompleteResponse:
-    upload = await service.complete_upload(
-        session, storage, request.app.state.settings, user.id, body.key
-    )
+    upload = await service.complete_upload(session, storage, settings, user.id, body.key)
     return CompleteResponse(
         url=upload.url or storage.public_url(upload.key),
         key=upload.key,
@@ -112,6 +110,7 @@ async def receive_local_upload(
     key: str,
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     storage: StorageDep,
     expires: Annotated[int, Query()],
     content_type: Annotated[str, Query(alias="contentType", max_length=100)],
@@ -138,7 +137,6 @@ async def receive_local_upload(
         raise Conflict("This upload is already complete", code="upload_closed")
     # The client sends at its own pace (or stalls): no pooled connection waits with it.
     await release_connection(session)
-    settings = request.app.state.settings
     chunks = service.within_deadlines(
         request.stream(),
         idle_seconds=settings.upload_idle_timeout,

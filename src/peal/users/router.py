@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
+from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import Page, PageParams, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep, SettingsDep
 from peal.flows.delete_account import delete_account
 from peal.flows.follow_user import follow_user as start_following
 from peal.uploads.service import resolve_image_url
@@ -28,9 +29,7 @@ from peal.users.schemas import (
 
 router = APIRouter(prefix="/api/users", tags=["Users"], responses=error_responses(401))
 
-UserId = Annotated[
-    uuid.UUID, Path(alias="userId", description="The user's id", examples=[uuid.UUID(int=1)])
-]
+UserId = Annotated[uuid.UUID, path_id("userId", "user")]
 Pages = Annotated[PageParams, Depends()]
 
 
@@ -91,20 +90,19 @@ async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -
     return UserEnvelope(user=await service.present_user(session, user, viewer))
 
 
-@router.put(
-    "/{userId}",
-    response_model=UserEnvelope,
-    summary="Update a profile",
-    responses=error_responses(403, 404),
-)
-@router.patch(
+@put_and_patch(
+    router,
     "/{userId}",
     response_model=UserEnvelope,
     summary="Update a profile",
     responses=error_responses(403, 404),
 )
 async def update_user(
-    user_id: UserId, body: UserUpdate, session: SessionDep, viewer: CurrentUser, request: Request
+    user_id: UserId,
+    body: UserUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: CurrentUser,
 ) -> UserEnvelope:
     """The user (or an admin) changes `name`, `bio`, `location`, `avatarUrl`, `isPublic`; only
     the fields sent change, and any other field (role, email, counters...) is ignored.
@@ -116,7 +114,7 @@ async def update_user(
             session,
             changes["avatar_url"],
             user.id,
-            request.app.state.settings.external_image_hosts,
+            settings.external_image_hosts,
             field="avatarUrl",
         )
     await service.update_profile(session, user, changes)
@@ -130,11 +128,13 @@ async def update_user(
     summary="Delete an account",
     responses=error_responses(403, 404),
 )
-async def delete_user(user_id: UserId, session: SessionDep, viewer: CurrentUser) -> Response:
+async def delete_user(
+    user_id: UserId, session: SessionDep, settings: SettingsDep, viewer: CurrentUser
+) -> Response:
     """The user (or an admin) deletes the account: personal data, content, follows, settings
     and sessions are purged; money records stay, attributed to an anonymised "Deleted user".
     The user's tokens stop working at once."""
-    await delete_account(session, user_id, viewer)
+    await delete_account(session, settings, user_id, viewer)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

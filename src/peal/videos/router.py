@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from peal.auth.dependencies import CurrentUser, OptionalUser
 from peal.config import Settings
 from peal.core.ratelimit import client_ip
+from peal.core.routing import path_id
 from peal.core.schemas import CursorParams, Page, PageParams, Pagination, error_responses
-from peal.db import SessionDep
+from peal.deps import SessionDep, SettingsDep
 from peal.users import service as users_service
 from peal.users.models import User
 from peal.videos import comments, ranking, service
@@ -35,6 +36,9 @@ users_router = APIRouter(prefix="/api/users", tags=["Videos"])
 Pages = Annotated[PageParams, Depends()]
 CursorPages = Annotated[CursorParams, Depends()]
 Filter = Annotated[str | None, Query(max_length=100)]
+VideoId = Annotated[uuid.UUID, path_id("videoId", "video")]
+CommentId = Annotated[uuid.UUID, path_id("commentId", "comment")]
+UserId = Annotated[uuid.UUID, path_id("userId", "user")]
 
 
 def _page(params: PageParams, page: service.VideoPage, data: list[VideoOut]) -> Page[VideoOut]:
@@ -128,20 +132,18 @@ async def create_video(body: VideoCreate, session: SessionDep, user: CurrentUser
 
 
 @router.get(
-    "/{video_id}",
+    "/{videoId}",
     response_model=VideoEnvelope,
     summary="A video",
     responses=error_responses(404),
 )
-async def get_video(
-    video_id: uuid.UUID, session: SessionDep, viewer: OptionalUser
-) -> VideoEnvelope:
+async def get_video(video_id: VideoId, session: SessionDep, viewer: OptionalUser) -> VideoEnvelope:
     video, author = await service.get_visible_video(session, video_id, viewer)
     return VideoEnvelope(video=await service.present_video(session, video, author, viewer))
 
 
 @router.put(
-    "/{video_id}",
+    "/{videoId}",
     response_model=VideoEnvelope,
     summary="Edit your video",
     description="Author only. Changes only the fields sent among `title`, `description`, "
@@ -149,51 +151,51 @@ async def get_video(
     responses=error_responses(401, 403, 404),
 )
 async def update_video(
-    video_id: uuid.UUID, body: VideoUpdate, session: SessionDep, user: CurrentUser
+    video_id: VideoId, body: VideoUpdate, session: SessionDep, user: CurrentUser
 ) -> VideoEnvelope:
     video, author = await service.update_video(session, video_id, user, body)
     return VideoEnvelope(video=await service.present_video(session, video, author, user))
 
 
 @router.delete(
-    "/{video_id}",
+    "/{videoId}",
     status_code=204,
     response_class=Response,
     summary="Delete a video",
     description="The author or an admin. Its likes, comments and stored files go with it.",
     responses=error_responses(401, 403, 404),
 )
-async def delete_video(video_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Response:
+async def delete_video(video_id: VideoId, session: SessionDep, user: CurrentUser) -> Response:
     await service.delete_video(session, video_id, user)
     return Response(status_code=204)
 
 
 @router.post(
-    "/{video_id}/like",
+    "/{videoId}/like",
     response_model=LikeOut,
     summary="Like a video",
     description="Idempotent: liking again changes nothing.",
     responses=error_responses(401, 404, 409),
 )
-async def like(video_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> LikeOut:
+async def like(video_id: VideoId, session: SessionDep, user: CurrentUser) -> LikeOut:
     liked, count = await service.like_video(session, video_id, user)
     return LikeOut(liked=liked, likes_count=count)
 
 
 @router.delete(
-    "/{video_id}/like",
+    "/{videoId}/like",
     response_model=LikeOut,
     summary="Unlike a video",
     description="Idempotent: unliking a video you do not like changes nothing.",
     responses=error_responses(401, 404),
 )
-async def unlike(video_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> LikeOut:
+async def unlike(video_id: VideoId, session: SessionDep, user: CurrentUser) -> LikeOut:
     liked, count = await service.unlike_video(session, video_id, user)
     return LikeOut(liked=liked, likes_count=count)
 
 
 @router.get(
-    "/{video_id}/comments",
+    "/{videoId}/comments",
     response_model=Page[CommentOut],
     summary="Comments of a video",
     description="Top-level comments, newest first; with `parentId`, the replies to that "
@@ -201,7 +203,7 @@ async def unlike(video_id: uuid.UUID, session: SessionDep, user: CurrentUser) ->
     responses=error_responses(404),
 )
 async def list_comments(
-    video_id: uuid.UUID,
+    video_id: VideoId,
     session: SessionDep,
     viewer: OptionalUser,
     params: CursorPages,
@@ -223,7 +225,7 @@ async def list_comments(
 
 
 @router.post(
-    "/{video_id}/comments",
+    "/{videoId}/comments",
     status_code=201,
     response_model=CommentEnvelope,
     summary="Comment on a video",
@@ -231,14 +233,14 @@ async def list_comments(
     responses=error_responses(401, 404, 409),
 )
 async def add_comment(
-    video_id: uuid.UUID, body: CommentCreate, session: SessionDep, user: CurrentUser
+    video_id: VideoId, body: CommentCreate, session: SessionDep, user: CurrentUser
 ) -> CommentEnvelope:
     comment = await comments.add_comment(session, video_id, user, body.content, body.parent_id)
     return CommentEnvelope(comment=comments.present_comment(comment, user))
 
 
 @router.delete(
-    "/{video_id}/comments/{comment_id}",
+    "/{videoId}/comments/{commentId}",
     status_code=204,
     response_class=Response,
     summary="Delete a comment",
@@ -246,7 +248,7 @@ async def add_comment(
     responses=error_responses(401, 403, 404),
 )
 async def delete_comment(
-    video_id: uuid.UUID, comment_id: uuid.UUID, session: SessionDep, user: CurrentUser
+    video_id: VideoId, comment_id: CommentId, session: SessionDep, user: CurrentUser
 ) -> Response:
     await comments.delete_comment(session, video_id, comment_id, user)
     return Response(status_code=204)
@@ -258,14 +260,13 @@ def _view_salt(settings: Settings) -> str:
     return hmac.new(settings.jwt_secret.encode(), b"peal:view-salt:v1", "sha256").hexdigest()
 
 
-def _viewer_key(request: Request, viewer: User | None) -> str:
-    settings: Settings = request.app.state.settings
+def _viewer_key(request: Request, settings: Settings, viewer: User | None) -> str:
     ip = client_ip(request, settings.trusted_proxies)
     return service.viewer_key(viewer, ip, _view_salt(settings))
 
 
 @router.post(
-    "/{video_id}/view",
+    "/{videoId}/view",
     response_model=ViewOut,
     summary="Count a view",
     description="At most one view per viewer per video per hour: the signed-in user, or "
@@ -273,16 +274,20 @@ def _viewer_key(request: Request, viewer: User | None) -> str:
     responses=error_responses(404, 409),
 )
 async def view(
-    video_id: uuid.UUID, request: Request, session: SessionDep, viewer: OptionalUser
+    video_id: VideoId,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: OptionalUser,
 ) -> ViewOut:
     counted, count = await service.record_view(
-        session, video_id, viewer, _viewer_key(request, viewer)
+        session, video_id, viewer, _viewer_key(request, settings, viewer)
     )
     return ViewOut(counted=counted, views_count=count)
 
 
 @router.post(
-    "/{video_id}/share",
+    "/{videoId}/share",
     response_model=ShareOut,
     summary="Count a share",
     description="At most one share per sharer per video per day (UTC): the signed-in user, "
@@ -290,14 +295,18 @@ async def view(
     responses=error_responses(404, 409),
 )
 async def share(
-    video_id: uuid.UUID, request: Request, session: SessionDep, viewer: OptionalUser
+    video_id: VideoId,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: OptionalUser,
 ) -> ShareOut:
-    key = _viewer_key(request, viewer)
+    key = _viewer_key(request, settings, viewer)
     return ShareOut(shares_count=await service.record_share(session, video_id, viewer, key))
 
 
 @users_router.get(
-    "/{user_id}/videos",
+    "/{userId}/videos",
     response_model=Page[VideoOut],
     summary="A user's videos",
     description="Ready videos, newest first (your own list also shows processing and "
@@ -305,7 +314,7 @@ async def share(
     responses=error_responses(404),
 )
 async def user_videos(
-    user_id: uuid.UUID,
+    user_id: UserId,
     session: SessionDep,
     viewer: OptionalUser,
     params: CursorPages,

@@ -1,0 +1,46 @@
+"""The app's services are reached through the typed dependencies of `peal/deps.py`
+(`SettingsDep`, `StorageDep`, ...): no other module reads or writes `app.state`."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "peal"
+ALLOWED = {SRC / "deps.py"}
+
+
+def _app_state_uses(source: str) -> list[int]:
+    """Lines of `app.state`, `request.app.state`, `self.app.state`... in `source`."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Attribute) and node.attr == "state"):
+            continue
+        owner = node.value
+        name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+        if name.endswith("app"):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_deps_touches_app_state() -> None:
+    found = [
+        f"{path.relative_to(SRC.parent)}:{line}"
+        for path in sorted(SRC.rglob("*.py"))
+        if path not in ALLOWED
+        for line in _app_state_uses(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "use a typed dependency from peal.deps instead of app.state:\n" + "\n".join(
+        found
+    )
+
+
+def test_the_check_sees_every_way_to_the_app_state() -> None:
+    source = (
+        "def f(request, app, scope):\n"
+        "    a = request.app.state.settings\n"
+        "    app.state.db = 1\n"
+        "    b = getattr(request.app.state, 'x')\n"
+        "    c = request.state.user_id\n"  # the request's own state is not the app's
+    )
+    assert _app_state_uses(source) == [2, 3, 4]
