@@ -7,7 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
+from peal.auth import service as auth_service
 from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
+from peal.core.errors import ValidationFailed
+from peal.core.ratelimit import enforce_email_change_quota
 from peal.core.schemas import Page, PageParams, error_responses
 from peal.db import SessionDep
 from peal.flows.delete_account import delete_account
@@ -24,6 +27,7 @@ from peal.users.schemas import (
     UserEnvelope,
     UserOut,
     UserUpdate,
+    check_email_address,
 )
 
 router = APIRouter(prefix="/api/users", tags=["Users"], responses=error_responses(401))
@@ -88,29 +92,48 @@ async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -
     """`email` and `emailVerified` are shown only to the user and admins. A private, banned or
     deleted profile is 404 to everyone else."""
     user = await service.get_visible_user(session, user_id, viewer)
-    return UserEnvelope(user=await service.present_user(session, user, viewer))
+    return UserEnvelope(user=await auth_service.present_account(session, user, viewer))
+
+
+UPDATE_RESPONSES = error_responses(403, 404, 409, 429)
 
 
 @router.put(
     "/{userId}",
     response_model=UserEnvelope,
     summary="Update a profile",
-    responses=error_responses(403, 404),
+    responses=UPDATE_RESPONSES,
 )
 @router.patch(
     "/{userId}",
     response_model=UserEnvelope,
     summary="Update a profile",
-    responses=error_responses(403, 404),
+    responses=UPDATE_RESPONSES,
 )
 async def update_user(
     user_id: UserId, body: UserUpdate, session: SessionDep, viewer: CurrentUser, request: Request
 ) -> UserEnvelope:
     """The user (or an admin) changes `name`, `bio`, `location`, `avatarUrl`, `isPublic`; only
-    the fields sent change, and any other field (role, email, counters...) is ignored.
-    `avatarUrl` is an image the user uploaded, or an https URL on an EXTERNAL_IMAGE_HOSTS host."""
+    the fields sent change, and any other field (role, counters...) is ignored.
+    `avatarUrl` is an image the user uploaded, or an https URL on an EXTERNAL_IMAGE_HOSTS host.
+
+    `email`: the current address (compared case-insensitively) changes nothing. Another one
+    starts a verified change: the answer still shows the current `email`, with the new one in
+    `pendingEmail`; a link valid 24 hours is emailed to the new address, and the change applies
+    when it is opened (`POST /api/auth/confirm-email-change`). A newer request replaces the
+    link. 409 `email_taken` when another account has the address, 409 `password_required`
+    for an account that signs in with Google only, 429 beyond
+    `EMAIL_CHANGE_EMAILS_PER_HOUR` links per account or per address."""
     user = await service.get_user_for_change(session, user_id, viewer)
     changes = body.model_dump(exclude_unset=True)
+    email = changes.pop("email", None)
+    if email is not None and auth_service.is_email_change(user, email):
+        try:
+            email = check_email_address(email)
+        except ValueError as exc:
+            raise ValidationFailed("email", str(exc)) from exc
+        await enforce_email_change_quota(request, str(user.id), email)
+        await auth_service.request_email_change(session, request.app.state.settings, user, email)
     if changes.get("avatar_url"):
         changes["avatar_url"] = await resolve_image_url(
             session,
@@ -120,7 +143,7 @@ async def update_user(
             field="avatarUrl",
         )
     await service.update_profile(session, user, changes)
-    return UserEnvelope(user=await service.present_user(session, user, viewer))
+    return UserEnvelope(user=await auth_service.present_account(session, user, viewer))
 
 
 @router.delete(
