@@ -40,7 +40,7 @@ from peal.config import Settings
 from peal.core.errors import Unauthorized, ValidationFailed, error_response
 from peal.core.json_body import load_json
 from peal.core.ratelimit import auth_rate_limit, client_ip, login_throttle, reset_mail_quota
-from peal.core.schemas import ErrorBody, error_responses
+from peal.core.schemas import ErrorBody, error_cases, error_responses
 from peal.core.security import AccessTokens
 from peal.db import SessionDep
 from peal.settings.models import LANGUAGES
@@ -413,7 +413,19 @@ async def resend_verification(
     "400 `invalid_token` (unknown or not an email-change token), `token_used` (used, or "
     "replaced by a newer request), `token_expired`; 409 `email_taken` when another account "
     "took the address in the meantime.",
-    responses=error_responses(429, 400, 409),
+    responses={
+        **error_responses(429),
+        400: error_cases(
+            "The link cannot be used",
+            invalid_token=service.INVALID_LINK_MESSAGE,
+            token_used=service.USED_LINK_MESSAGE,
+            token_expired=service.EXPIRED_LINK_MESSAGE,
+        ),
+        409: error_cases(
+            "Another account took the address in the meantime",
+            email_taken=service.EMAIL_TAKEN_MESSAGE,
+        ),
+    },
     dependencies=[Depends(auth_rate_limit("confirm-email-change", per_account=False))],
 )
 async def confirm_email_change(

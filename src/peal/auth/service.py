@@ -50,6 +50,15 @@ VERIFY_EMAIL_LIFETIME = timedelta(hours=48)
 RESET_PASSWORD_LIFETIME = timedelta(hours=1)
 CHANGE_EMAIL_LIFETIME = timedelta(hours=24)
 
+EMAIL_TAKEN_MESSAGE = "An account with this email already exists"
+INVALID_LINK_MESSAGE = "This link is invalid or has expired"
+USED_LINK_MESSAGE = "This link was already used or replaced by a newer one"
+EXPIRED_LINK_MESSAGE = "This link has expired; ask for a new one"
+GOOGLE_ONLY_MESSAGE = (
+    "This account signs in with Google, so its email is your Google address. "
+    "Set a password first (forgot password), then change the email."
+)
+
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 INVALID_CREDENTIALS = "Invalid email or password"
@@ -298,7 +307,7 @@ async def register(
 
 
 def _email_taken() -> Conflict:
-    return Conflict("An account with this email already exists", code="email_taken")
+    return Conflict(EMAIL_TAKEN_MESSAGE, code="email_taken")
 
 
 async def login(
@@ -608,7 +617,7 @@ async def _user_of_one_time_token(session: AsyncSession, token: str, purpose: st
 
 
 def _invalid_token() -> BadRequest:
-    return BadRequest("This link is invalid or has expired", code="invalid_token")
+    return BadRequest(INVALID_LINK_MESSAGE, code="invalid_token")
 
 
 # --- email change ---------------------------------------------------------------------------
@@ -633,11 +642,7 @@ async def request_email_change(
     """
     address = normalize_email(email)
     if user.password_hash is None:
-        raise Conflict(
-            "This account signs in with Google, so its email is your Google address. "
-            "Set a password first (forgot password), then change the email.",
-            code="password_required",
-        )
+        raise Conflict(GOOGLE_ONLY_MESSAGE, code="password_required")
     # The same answer as registration for a taken address, and no more.
     if await get_user_by_email(session, address) is not None:
         raise _email_taken()
@@ -700,7 +705,7 @@ async def confirm_email_change(session: AsyncSession, settings: Settings, token:
     if stored.used_at is not None:
         raise _used_token()
     if stored.expires_at <= utcnow():
-        raise BadRequest("This link has expired; ask for a new one", code="token_expired")
+        raise BadRequest(EXPIRED_LINK_MESSAGE, code="token_expired")
     new_email = stored.new_email
     # Of two uses of one link at once, only one gets past this.
     if await _consume_one_time_token(session, token, CHANGE_EMAIL) != stored.user_id:
@@ -740,7 +745,7 @@ def masked_email(address: str) -> str:
 
 
 def _used_token() -> BadRequest:
-    return BadRequest("This link was already used or replaced by a newer one", code="token_used")
+    return BadRequest(USED_LINK_MESSAGE, code="token_used")
 
 
 # --- account deletion and export -----------------------------------------------------------

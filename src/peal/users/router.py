@@ -11,7 +11,7 @@ from peal.auth import service as auth_service
 from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
 from peal.core.errors import ValidationFailed
 from peal.core.ratelimit import enforce_email_change_quota
-from peal.core.schemas import Page, PageParams, error_responses
+from peal.core.schemas import Page, PageParams, error_cases, error_responses
 from peal.db import SessionDep
 from peal.flows.delete_account import delete_account
 from peal.flows.follow_user import follow_user as start_following
@@ -95,7 +95,14 @@ async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -
     return UserEnvelope(user=await auth_service.present_account(session, user, viewer))
 
 
-UPDATE_RESPONSES = error_responses(403, 404, 409, 429)
+UPDATE_RESPONSES = {
+    **error_responses(403, 404, 429),
+    409: error_cases(
+        "The new email cannot be used",
+        email_taken=auth_service.EMAIL_TAKEN_MESSAGE,
+        password_required=auth_service.GOOGLE_ONLY_MESSAGE,
+    ),
+}
 
 
 @router.put(
