@@ -25,12 +25,13 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
     PASSWORD,
+    base_env,
     create_accounts,
+    empty_database,
     migrate,
     probe_health,
     running_server,
@@ -38,36 +39,14 @@ from harness import (
 )
 
 
-async def empty_database(url: str) -> None:
-    import asyncpg
-
-    parsed = make_url(url)
-    connection = await asyncpg.connect(
-        user=parsed.username,
-        password=parsed.password,
-        host=parsed.host,
-        port=parsed.port or 5432,
-        database=parsed.database,
-    )
-    try:
-        await connection.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await connection.close()
-
-
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="peal-bench-"))
-    env = {
-        **os.environ,
-        "NODE_ENV": "development",
-        "DATABASE_URL": args.database_url,
-        "RATE_LIMIT_ENABLED": "true",
-        "TRUSTED_PROXIES": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-        "STORAGE_LOCAL_PATH": str(workdir / "uploads"),
-        "EMAIL_FILE_PATH": str(workdir / "mail"),
-    }
-    env.pop("REDIS_URL", None)
+    env = base_env(
+        workdir,
+        DATABASE_URL=args.database_url,
+        RATE_LIMIT_ENABLED="true",
+        TRUSTED_PROXIES="127.0.0.1",
+    )
     await empty_database(args.database_url)
     await migrate(env)
     per_ip = args.logins // args.ips

@@ -26,51 +26,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from serving import free_port, migrate, running_server, summary, without_redis
+from harness import (
+    PASSWORD,
+    base_env,
+    create_accounts,
+    empty_database,
+    free_port,
+    migrate,
+    running_server,
+    summary,
+)
 
-PASSWORD = "Bench-Password-2026"  # noqa: S105 - a throwaway local account
 EMAIL = "attacker@example.com"
 HEAD_12 = b"\x00\x00\x00\x18ftypisom"  # 12 bytes: the start of an MP4
-
-
-async def reset_schema(database_url: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    conn = await asyncpg.connect(
-        user=url.username,
-        password=url.password,
-        host=url.host,
-        port=url.port or 5432,
-        database=url.database,
-    )
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
-
-
-async def create_account(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    from peal.config import Settings
-    from peal.core.security import PasswordHashing
-    from peal.db import Database
-    from peal.seed import ensure_user
-
-    settings = Settings()
-    db = Database(settings)
-    async with db.sessionmaker() as session:
-        await ensure_user(
-            session,
-            PasswordHashing(settings),
-            email=EMAIL,
-            name="Attacker",
-            role="woman",
-            password=PASSWORD,
-        )
-        await session.commit()
-    await db.dispose()
 
 
 async def stalled_put(upload_url: str, stalled: asyncio.Event) -> str:
@@ -98,25 +66,18 @@ async def stalled_put(upload_url: str, stalled: asyncio.Event) -> str:
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="peal-bench-"))
     port = free_port()
-    env = without_redis(
-        {
-            **os.environ,
-            "NODE_ENV": "development",
-            "DATABASE_URL": args.database_url,
-            "RATE_LIMIT_ENABLED": "false",
-            "LOG_LEVEL": "WARNING",
-            "STORAGE_LOCAL_PATH": str(workdir / "uploads"),
-            "EMAIL_FILE_PATH": str(workdir / "mail"),
-            "PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "UPLOAD_IDLE_TIMEOUT": str(args.idle_timeout),
-            "IN_PROCESS_SCHEDULER": "false",
-        }
+    env = base_env(
+        workdir,
+        DATABASE_URL=args.database_url,
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        UPLOAD_IDLE_TIMEOUT=str(args.idle_timeout),
+        IN_PROCESS_SCHEDULER="false",
     )
-    await reset_schema(args.database_url)
+    await empty_database(args.database_url)
     await migrate(env)
-    await create_account(env)
+    await create_accounts(env, [EMAIL])
     async with (
-        running_server(env, port) as base,
+        running_server(env, port=port) as (base, _port),
         httpx.AsyncClient(base_url=base, timeout=60) as client,
     ):
         login = await client.post("/api/auth/login", json={"email": EMAIL, "password": PASSWORD})

@@ -1,10 +1,13 @@
-"""Shared pieces of the bench scripts: a real uvicorn server on a free loopback port, demo
-accounts, a /health prober and latency summaries. Scripts print figures; nothing asserts."""
+"""Shared pieces of the bench scripts: a real uvicorn server on a free loopback port with an
+environment of its own, demo accounts, an emptied bench database, a /health prober and latency
+summaries. Import it from a script in bench/ (`from harness import ...`). Scripts print
+figures; nothing asserts (machines are noisy)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -43,14 +46,56 @@ def summary(name: str, values: list[float]) -> str:
     )
 
 
-def peal_command() -> str:
-    return str(Path(sys.executable).with_name("peal"))
+def peal_command(*args: str) -> list[str]:
+    """`peal ARGS` run by this interpreter, so PYTHONPATH can put another `src/` first
+    (`attack_input.py --before COMMIT`)."""
+    return [sys.executable, "-m", "peal.cli", *args]
+
+
+def base_env(workdir: Path, **changes: str) -> dict[str, str]:
+    """A development server of its own: database, uploads and mail under `workdir`, rate
+    limits off, no Redis (jobs and rate limits in process); `changes` override any of it."""
+    env = {
+        **os.environ,
+        "NODE_ENV": "development",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "RATE_LIMIT_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+        "STORAGE_LOCAL_PATH": str(workdir / "uploads"),
+        "EMAIL_FILE_PATH": str(workdir / "mail"),
+    }
+    # Its own secrets: a development server would otherwise write var/dev-secrets.json here.
+    for name in ("JWT_SECRET", "JWT_REFRESH_SECRET"):
+        env[name] = secrets.token_urlsafe(48)
+    for name in ("REDIS_URL", "PEAL_REDIS_URL"):
+        env.pop(name, None)
+    env.update(changes)
+    return env
 
 
 async def migrate(env: dict[str, str]) -> None:
     await asyncio.to_thread(
-        subprocess.run, [peal_command(), "migrate"], env=env, check=True, capture_output=True
+        subprocess.run, peal_command("migrate"), env=env, check=True, capture_output=True
     )
+
+
+async def empty_database(url: str) -> None:
+    """Drop and recreate the PostgreSQL database's `public` schema: a bench database only."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    connection = await asyncpg.connect(
+        user=parsed.username,
+        password=parsed.password,
+        host=parsed.host,
+        port=parsed.port or 5432,
+        database=parsed.database,
+    )
+    try:
+        await connection.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await connection.close()
 
 
 async def create_accounts(env: dict[str, str], emails: Sequence[str]) -> None:
@@ -75,16 +120,14 @@ async def create_accounts(env: dict[str, str], emails: Sequence[str]) -> None:
 
 @asynccontextmanager
 async def running_server(
-    env: dict[str, str], command: list[str] | None = None
+    env: dict[str, str], command: list[str] | None = None, *, port: int | None = None
 ) -> AsyncIterator[tuple[str, int]]:
-    """`peal serve` (or `command`, given the port as `{port}`) until healthy; yields (url, port)."""
-    port = free_port()
-    argv = [part.replace("{port}", str(port)) for part in command or []] or [
-        peal_command(),
-        "serve",
-        "--port",
-        str(port),
-    ]
+    """`peal serve` (or `command`, given the port as `{port}`) on `port` (a free one unless
+    given, e.g. when `env` must name it) until /health answers 200; yields (url, port)."""
+    port = port or free_port()
+    argv = [part.replace("{port}", str(port)) for part in command or []] or peal_command(
+        "serve", "--port", str(port)
+    )
     server = await asyncio.to_thread(subprocess.Popen, argv, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -110,7 +153,8 @@ async def probe_health(
     out: list[float],
     statuses: list[int] | None = None,
 ) -> None:
-    """GET /health every 10 ms until `stop`, recording latencies (and statuses if asked)."""
+    """GET /health every 10 ms until `stop`, recording latencies. Any answer but 200 ends the
+    bench, unless `statuses` is given: then every answer is recorded there (a 503 included)."""
     while not stop.is_set():
         started = time.perf_counter()
         response = await client.get("/health")

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
     PASSWORD,
     ROOT,
+    base_env,
     create_accounts,
     migrate,
     probe_health,
@@ -36,16 +37,7 @@ from harness import (
 
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="peal-bench-"))
-    env = {
-        **os.environ,
-        "NODE_ENV": "development",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-        "RATE_LIMIT_ENABLED": "false",
-        "LOG_LEVEL": "WARNING",
-        "STORAGE_LOCAL_PATH": str(workdir / "uploads"),
-        "EMAIL_FILE_PATH": str(workdir / "mail"),
-    }
-    env.pop("REDIS_URL", None)
+    env = base_env(workdir)
     await migrate(env)
     emails = [f"bench{i}@example.com" for i in range(args.accounts)]
     await create_accounts(env, emails)

@@ -38,6 +38,9 @@ from peal.db import Database  # noqa: E402
 from peal.users.models import User  # noqa: E402
 from peal.videos import ranking, service  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from harness import empty_database  # noqa: E402  (bench/'s shared helpers)
+
 CATEGORIES = ["business", "education", "finance", "tech", "art", "health", "community", "food"]
 TAG_VOCABULARY = 300
 # The deep keyset page: 1,000 pages of 20 in (or half the table, if smaller).
@@ -214,28 +217,11 @@ UNREFERENCED_KEYS = """
 
 
 def migrate(url: str, reset: bool) -> None:
-    import asyncpg
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy.engine import make_url
 
     if reset:
-        parsed = make_url(url)
-
-        async def drop() -> None:
-            conn = await asyncpg.connect(
-                user=parsed.username,
-                password=parsed.password,
-                host=parsed.host,
-                port=parsed.port or 5432,
-                database=parsed.database,
-            )
-            try:
-                await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-            finally:
-                await conn.close()
-
-        asyncio.run(drop())
+        asyncio.run(empty_database(url))
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["database_url"] = url
     command.upgrade(config, "head")

@@ -112,6 +112,7 @@ RULES_BEYOND_THE_SCHEMA = {
     # A random token is never a live link (400 invalid_token); nor a common password (422).
     "POST /api/auth/reset-password": [400, 422],
     "POST /api/auth/verify-email": [400],
+    "POST /api/auth/confirm-email-change": [400],
     # The Stripe signature covers the raw bytes with the server's secret (400).
     "POST /api/payments/webhook": [400],
     # Media URLs must name the caller's own finished uploads, a story's request must be the

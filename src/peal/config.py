@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     password_reset_emails_per_hour: int = Field(
         3, ge=1, validation_alias=_env("PASSWORD_RESET_EMAILS_PER_HOUR")
     )
+    # Email-change confirmations per account and per new address per hour; beyond it, 429.
+    email_change_emails_per_hour: int = Field(
+        3, ge=1, validation_alias=_env("EMAIL_CHANGE_EMAILS_PER_HOUR")
+    )
     # Prefix of the rate limit keys in Redis, so several deployments can share one server.
     rate_limit_key_prefix: str = Field(
         "peal:ratelimit", min_length=1, validation_alias=_env("RATE_LIMIT_KEY_PREFIX")
@@ -231,6 +235,8 @@ class Settings(BaseSettings):
 
     email_backend: Literal["file", "smtp"] = Field("file", validation_alias=_env("EMAIL_BACKEND"))
     email_from: str = Field("noreply@peal.app", validation_alias=_env("EMAIL_FROM"))
+    # Named in security emails ("your address was changed: not you? write to us").
+    support_email: str = Field("support@peal.app", validation_alias=_env("SUPPORT_EMAIL"))
     email_api_key: str = Field("", validation_alias=_env("EMAIL_API_KEY"))
     email_file_path: Path = Field(Path("./var/mail"), validation_alias=_env("EMAIL_FILE_PATH"))
     smtp_host: str = Field("127.0.0.1", validation_alias=_env("SMTP_HOST"))

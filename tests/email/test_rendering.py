@@ -121,3 +121,24 @@ def test_every_language_has_the_notification_template() -> None:
     for language in GREETINGS:
         for part in rendering.PARTS:
             assert (TEMPLATES / language / f"notification.{part}").is_file()
+
+
+@pytest.mark.parametrize("language", list(GREETINGS))
+@pytest.mark.parametrize(
+    ("template", "context"),
+    [
+        ("confirm_email_change", {"link": "https://peal.example/confirm-email-change?token=t0k"}),
+        ("email_changed", {"new_email": "gr***@example.com", "support_email": "help@peal.app"}),
+    ],
+)
+def test_email_change_templates_exist_in_every_language(
+    language: str, template: str, context: dict[str, str]
+) -> None:
+    message = render(language, template, name="<b>Amara</b>", expires_hours="24", **context)
+    text, html = parts(message)
+
+    assert message["Content-Language"] == language  # translated, not the English fallback
+    assert GREETINGS[language][1].replace("Amara", "<b>Amara</b>") in text
+    assert "<b>Amara</b>" not in html and "&lt;b&gt;Amara&lt;/b&gt;" in html
+    for value in context.values():
+        assert value in text

@@ -1,4 +1,5 @@
-"""Refresh-token families and single-use tokens (email verification, password reset)."""
+"""Refresh-token families and single-use tokens (email verification, password reset, email
+change)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,17 @@ class RefreshToken(UUIDPrimaryKey, CreatedAt, Base):
 
 
 class OneTimeToken(UUIDPrimaryKey, CreatedAt, Base):
-    """A single-use token, stored hashed: email verification or password reset."""
+    """A single-use token, stored hashed: email verification, password reset or email change.
+
+    An email-change token carries the address it confirms (`new_email`): the pending change
+    lives and dies with its link (expiry, use, a newer request), with no second copy to clean.
+    """
 
     __tablename__ = "one_time_tokens"
     __table_args__ = (
-        CheckConstraint("purpose IN ('verify_email', 'reset_password')", name="purpose"),
+        CheckConstraint(
+            "purpose IN ('verify_email', 'reset_password', 'change_email')", name="purpose"
+        ),
         Index("ix_one_time_tokens_user_purpose", "user_id", "purpose"),
     )
 
@@ -49,3 +56,5 @@ class OneTimeToken(UUIDPrimaryKey, CreatedAt, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # The address a `change_email` token moves the account to (normalised); NULL otherwise.
+    new_email: Mapped[str | None] = mapped_column(String(255))

@@ -24,6 +24,7 @@ from peal.auth.schemas import (
     RESET_REQUESTED_MESSAGE,
     VERIFICATION_SENT_MESSAGE,
     AuthResponse,
+    ConfirmEmailChangeRequest,
     ForgotPasswordRequest,
     GoogleSignInRequest,
     LoginRequest,
@@ -40,7 +41,7 @@ from peal.config import Settings
 from peal.core.errors import Unauthorized, ValidationFailed, error_response
 from peal.core.json_body import load_json
 from peal.core.ratelimit import LoginThrottle, client_ip, reset_mail_quota
-from peal.core.schemas import ErrorBody, error_responses
+from peal.core.schemas import ErrorBody, error_cases, error_responses
 from peal.core.security import AccessTokens
 from peal.deps import (
     GoogleIdTokensDep,
@@ -362,7 +363,8 @@ async def logout(
     responses=error_responses(401),
 )
 async def me(user: CurrentUser, session: SessionDep) -> UserResponse:
-    return UserResponse(user=await present_user(session, user, user))
+    """With `pendingEmail`: the new address of an email change waiting for confirmation."""
+    return UserResponse(user=await service.present_account(session, user, user))
 
 
 @router.post(
@@ -425,3 +427,40 @@ async def resend_verification(
 ) -> MessageResponse:
     await service.resend_verification(session, tools, user)
     return MessageResponse(message=VERIFICATION_SENT_MESSAGE)
+
+
+@router.post(
+    "/confirm-email-change",
+    response_model=UserResponse,
+    summary="Apply an email change with the token from the confirmation link",
+    description="The link (`FRONTEND_URL/confirm-email-change?token=...`) went to the new "
+    "address when `PUT /api/users/{userId}` named it; it lasts 24 hours, works once, and only "
+    "the newest link of an account works. Needs no sign-in (the link may be opened on another "
+    "device). The account moves to the new address, verified; the old address is told; every "
+    "other link of the account dies and every sign-in ends (as after a password reset): "
+    "sign in again with the new address. Answers the updated user.\n\n"
+    "400 `invalid_token` (unknown or not an email-change token), `token_used` (used, or "
+    "replaced by a newer request), `token_expired`; 409 `email_taken` when another account "
+    "took the address in the meantime.",
+    responses={
+        **error_responses(429),
+        400: error_cases(
+            "The link cannot be used",
+            invalid_token=service.INVALID_LINK_MESSAGE,
+            token_used=service.USED_LINK_MESSAGE,
+            token_expired=service.EXPIRED_LINK_MESSAGE,
+        ),
+        409: error_cases(
+            "Another account took the address in the meantime",
+            email_taken=service.EMAIL_TAKEN_MESSAGE,
+        ),
+    },
+    dependencies=[Depends(auth_rate_limit("confirm-email-change", per_account=False))],
+)
+async def confirm_email_change(
+    body: ConfirmEmailChangeRequest, response: Response, session: SessionDep, settings: SettingsDep
+) -> UserResponse:
+    user = await service.confirm_email_change(session, settings, body.token)
+    _clear_session_cookies(response, settings)
+    response.headers.update(NO_STORE)
+    return UserResponse(user=await present_user(session, user, user))

@@ -91,6 +91,10 @@ class VerifyEmailRequest(CamelModel):
     token: OpaqueToken = Field(description="The token from the verification link")
 
 
+class ConfirmEmailChangeRequest(CamelModel):
+    token: OpaqueToken = Field(description="The token from the email-change confirmation link")
+
+
 GOOGLE_ID_TOKEN_MAX_LENGTH = 8192  # Google's ID tokens are 1-2 KB
 
 

@@ -35,12 +35,30 @@ from peal.email.service import queue_email
 from peal.settings.models import LANGUAGES, UserSettings
 from peal.settings.service import create_default_settings
 from peal.users.models import User
-from peal.users.service import create_user, get_user_by_email, normalize_email
+from peal.users.schemas import UserOut
+from peal.users.service import (
+    create_user,
+    get_user_by_email,
+    normalize_email,
+    present_user,
+    set_verified_email,
+)
 
 VERIFY_EMAIL = "verify_email"
 RESET_PASSWORD = "reset_password"  # noqa: S105 - a token purpose, not a secret
+CHANGE_EMAIL = "change_email"
 VERIFY_EMAIL_LIFETIME = timedelta(hours=48)
 RESET_PASSWORD_LIFETIME = timedelta(hours=1)
+CHANGE_EMAIL_LIFETIME = timedelta(hours=24)
+
+EMAIL_TAKEN_MESSAGE = "An account with this email already exists"
+INVALID_LINK_MESSAGE = "This link is invalid or has expired"
+USED_LINK_MESSAGE = "This link was already used or replaced by a newer one"
+EXPIRED_LINK_MESSAGE = "This link has expired; ask for a new one"
+GOOGLE_ONLY_MESSAGE = (
+    "This account signs in with Google, so its email is your Google address. "
+    "Set a password first (forgot password), then change the email."
+)
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -305,7 +323,7 @@ async def register(
 
 
 def _email_taken() -> Conflict:
-    return Conflict("An account with this email already exists", code="email_taken")
+    return Conflict(EMAIL_TAKEN_MESSAGE, code="email_taken")
 
 
 async def login(
@@ -444,7 +462,12 @@ async def logout(
 
 
 async def _new_one_time_token(
-    session: AsyncSession, user_id: uuid.UUID, purpose: str, lifetime: timedelta
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    purpose: str,
+    lifetime: timedelta,
+    *,
+    new_email: str | None = None,
 ) -> str:
     token = new_opaque_token()
     session.add(
@@ -453,6 +476,7 @@ async def _new_one_time_token(
             purpose=purpose,
             token_hash=hash_token(token),
             expires_at=utcnow() + lifetime,
+            new_email=new_email,
         )
     )
     await session.flush()
@@ -482,13 +506,16 @@ async def _consume_one_time_token(
     return result.scalar_one_or_none()
 
 
-async def _retire_unused_tokens(session: AsyncSession, user_id: uuid.UUID, purpose: str) -> None:
-    """Only the newest link of a kind works: older unused ones are marked used."""
+async def _retire_unused_tokens(
+    session: AsyncSession, user_id: uuid.UUID, purpose: str | None
+) -> None:
+    """Only the newest link of a kind works: older unused ones are marked used (every kind
+    when `purpose` is None)."""
     await session.execute(
         update(OneTimeToken)
         .where(
             OneTimeToken.user_id == user_id,
-            OneTimeToken.purpose == purpose,
+            OneTimeToken.purpose == purpose if purpose is not None else true(),
             OneTimeToken.used_at.is_(None),
         )
         .values(used_at=utcnow())
@@ -602,7 +629,135 @@ async def _user_of_one_time_token(session: AsyncSession, token: str, purpose: st
 
 
 def _invalid_token() -> BadRequest:
-    return BadRequest("This link is invalid or has expired", code="invalid_token")
+    return BadRequest(INVALID_LINK_MESSAGE, code="invalid_token")
+
+
+# --- email change ---------------------------------------------------------------------------
+
+
+def is_email_change(user: User, email: str) -> bool:
+    """Does `email` name another address than the account's? Compared in the stored form
+    (`normalize_email`, as at registration), so `Amara@Example.com ` is no change."""
+    return normalize_email(email) != normalize_email(user.email)
+
+
+async def request_email_change(
+    session: AsyncSession, settings: Settings, user: User, email: str
+) -> str:
+    """Start moving the account to `email`: a 24-hour single-use link goes to the NEW address
+    and nothing changes until it is opened (`confirm_email_change`). A newer request retires
+    the older link. Gives the pending address.
+
+    An account without a password (Google sign-in only) is refused: Google sign-in finds the
+    account by its email, so moving it would lock her out of the only way she signs in. She
+    can set a password first (forgot-password), then change the address.
+    """
+    address = normalize_email(email)
+    if user.password_hash is None:
+        raise Conflict(GOOGLE_ONLY_MESSAGE, code="password_required")
+    # The same answer as registration for a taken address, and no more.
+    if await get_user_by_email(session, address) is not None:
+        raise _email_taken()
+    await _retire_unused_tokens(session, user.id, CHANGE_EMAIL)
+    token = await _new_one_time_token(
+        session, user.id, CHANGE_EMAIL, CHANGE_EMAIL_LIFETIME, new_email=address
+    )
+    queue_email(
+        session,
+        to=address,
+        template="confirm_email_change",
+        language=await user_language(session, user.id),
+        context={
+            "name": user.name,
+            "link": frontend_link(settings, "confirm-email-change", token),
+            "expires_hours": int(CHANGE_EMAIL_LIFETIME.total_seconds() // 3600),
+        },
+    )
+    return address
+
+
+async def pending_email_change(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    """The address of the user's live (unused, unexpired) email-change link, if any."""
+    return await session.scalar(
+        select(OneTimeToken.new_email)
+        .where(
+            OneTimeToken.user_id == user_id,
+            OneTimeToken.purpose == CHANGE_EMAIL,
+            OneTimeToken.used_at.is_(None),
+            OneTimeToken.expires_at > utcnow(),
+        )
+        .order_by(OneTimeToken.created_at.desc())
+        .limit(1)
+    )
+
+
+async def present_account(session: AsyncSession, user: User, viewer: User | None) -> UserOut:
+    """`present_user`, plus `pendingEmail` for those who see the email (the owner, admins)."""
+    shown = await present_user(session, user, viewer)
+    if shown.email is not None:
+        shown.pending_email = await pending_email_change(session, user.id)
+    return shown
+
+
+async def confirm_email_change(session: AsyncSession, settings: Settings, token: str) -> User:
+    """Apply the change the link confirms: the new address, verified. Every outstanding link
+    of the account (reset links sent to the old address among them) dies, every sign-in ends
+    (as after a password reset: the address that signs in and recovers the account changed),
+    and the old address is told, with a way to get help if it was not her.
+
+    400 `invalid_token` for an unknown, forged or other-purpose token, `token_used` for one
+    used or replaced by a newer request, `token_expired`; 409 `email_taken` when another
+    account took the address meanwhile (the unique index decides a race).
+    """
+    stored = await session.scalar(
+        select(OneTimeToken).where(OneTimeToken.token_hash == hash_token(token))
+    )
+    if stored is None or stored.purpose != CHANGE_EMAIL or stored.new_email is None:
+        raise _invalid_token()
+    if stored.used_at is not None:
+        raise _used_token()
+    if stored.expires_at <= utcnow():
+        raise BadRequest(EXPIRED_LINK_MESSAGE, code="token_expired")
+    new_email = stored.new_email
+    # Of two uses of one link at once, only one gets past this.
+    if await _consume_one_time_token(session, token, CHANGE_EMAIL) != stored.user_id:
+        raise _used_token()
+    user = await _lock_user(session, stored.user_id)
+    if user is None or not user.is_active:
+        raise _invalid_token()
+    old_email = user.email
+    holder = await get_user_by_email(session, new_email)
+    if holder is not None and holder.id != user.id:
+        raise _email_taken()
+    try:
+        await set_verified_email(session, user, new_email)
+    except IntegrityError as exc:
+        # Taken between the look-up and the write: the unique index refuses the second.
+        raise _email_taken() from exc
+    await _retire_unused_tokens(session, user.id, None)
+    await end_all_sessions(session, user.id)
+    queue_email(
+        session,
+        to=old_email,
+        template="email_changed",
+        language=await user_language(session, user.id),
+        context={
+            "name": user.name,
+            "new_email": masked_email(new_email),
+            "support_email": settings.support_email,
+        },
+    )
+    return user
+
+
+def masked_email(address: str) -> str:
+    """`am***@example.com`: enough for her to recognise an address, not to hand it out."""
+    local, _, domain = address.partition("@")
+    return f"{local[:2]}***@{domain}"
+
+
+def _used_token() -> BadRequest:
+    return BadRequest(USED_LINK_MESSAGE, code="token_used")
 
 
 # --- account deletion and export -----------------------------------------------------------

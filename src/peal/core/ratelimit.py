@@ -482,15 +482,43 @@ class LoginThrottle:
             await self.limiter.clear(policy, key)
 
 
+async def _hit_mail_quota(
+    limiter: RateLimiter, name: str, per_hour: int, identifier: str
+) -> Decision | None:
+    """Count one email of kind `name` for `identifier`; None when limits are off or the
+    storage is down (an email the user asked for beats a refusal)."""
+    if not limiter.enabled:
+        return None
+    return await limiter.hit(Policy(name, RateLimitItemPerHour(per_hour)), identifier)
+
+
 async def reset_mail_quota(limiter: RateLimiter, email: str) -> bool:
     """Count one reset email to `email`; False beyond the hourly quota (send none, answer the
     same). True when limits are off or the storage is down: a reset link beats a refusal."""
-    if not limiter.enabled:
-        return True
-    per_hour = limiter.settings.password_reset_emails_per_hour
-    policy = Policy("reset-mail", RateLimitItemPerHour(per_hour))
-    decision = await limiter.hit(policy, _account_key(_normalized(email)))
+    decision = await _hit_mail_quota(
+        limiter,
+        "reset-mail",
+        limiter.settings.password_reset_emails_per_hour,
+        _account_key(_normalized(email)),
+    )
     return decision is None or decision.allowed
+
+
+async def enforce_email_change_quota(limiter: RateLimiter, user_id: str, new_email: str) -> None:
+    """Count one email-change confirmation, per account and per new address (hourly, like
+    reset emails): 429 beyond either. Unlike forgot-password the owner is signed in and
+    nothing is secret, so she is told rather than left waiting for a mail that never comes."""
+    for identifier in (f"user:{user_id}", _account_key(_normalized(new_email))):
+        decision = await _hit_mail_quota(
+            limiter,
+            "email-change-mail",
+            limiter.settings.email_change_emails_per_hour,
+            identifier,
+        )
+        if decision is not None and not decision.allowed:
+            raise RateLimited(
+                "Too many email change requests, please wait", headers=decision.headers()
+            )
 
 
 async def enforce_ip_limit(

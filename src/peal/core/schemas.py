@@ -357,6 +357,20 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+def error_cases(description: str, **cases: str) -> dict[str, Any]:
+    """An OpenAPI `responses` entry for one status that a route answers with several codes:
+    `error_cases("...", token_used="This link was already used...")`, one example per code."""
+    examples = {
+        code: {"summary": code, "value": {"error": message, "code": code}}
+        for code, message in cases.items()
+    }
+    return {
+        "model": ErrorBody,
+        "description": description,
+        "content": {"application/json": {"examples": examples}},
+    }
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for a route's own domain errors (403, 404, 409, 503...).
 

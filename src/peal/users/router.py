@@ -7,10 +7,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from peal.auth import service as auth_service
 from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
+from peal.core.errors import ValidationFailed
+from peal.core.ratelimit import enforce_email_change_quota
 from peal.core.routing import path_id, put_and_patch
-from peal.core.schemas import Page, PageParams, error_responses
-from peal.deps import SessionDep, SettingsDep
+from peal.core.schemas import Page, PageParams, error_cases, error_responses
+from peal.deps import RateLimiterDep, SessionDep, SettingsDep
 from peal.flows.delete_account import delete_account
 from peal.flows.follow_user import follow_user as start_following
 from peal.uploads.service import resolve_image_url
@@ -25,6 +28,7 @@ from peal.users.schemas import (
     UserEnvelope,
     UserOut,
     UserUpdate,
+    check_email_address,
 )
 
 router = APIRouter(prefix="/api/users", tags=["Users"], responses=error_responses(401))
@@ -87,7 +91,17 @@ async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -
     """`email` and `emailVerified` are shown only to the user and admins. A private, banned or
     deleted profile is 404 to everyone else."""
     user = await service.get_visible_user(session, user_id, viewer)
-    return UserEnvelope(user=await service.present_user(session, user, viewer))
+    return UserEnvelope(user=await auth_service.present_account(session, user, viewer))
+
+
+UPDATE_RESPONSES = {
+    **error_responses(403, 404, 429),
+    409: error_cases(
+        "The new email cannot be used",
+        email_taken=auth_service.EMAIL_TAKEN_MESSAGE,
+        password_required=auth_service.GOOGLE_ONLY_MESSAGE,
+    ),
+}
 
 
 @put_and_patch(
@@ -95,20 +109,37 @@ async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -
     "/{userId}",
     response_model=UserEnvelope,
     summary="Update a profile",
-    responses=error_responses(403, 404),
+    responses=UPDATE_RESPONSES,
 )
 async def update_user(
     user_id: UserId,
     body: UserUpdate,
     session: SessionDep,
     settings: SettingsDep,
+    limiter: RateLimiterDep,
     viewer: CurrentUser,
 ) -> UserEnvelope:
     """The user (or an admin) changes `name`, `bio`, `location`, `avatarUrl`, `isPublic`; only
-    the fields sent change, and any other field (role, email, counters...) is ignored.
-    `avatarUrl` is an image the user uploaded, or an https URL on an EXTERNAL_IMAGE_HOSTS host."""
+    the fields sent change, and any other field (role, counters...) is ignored.
+    `avatarUrl` is an image the user uploaded, or an https URL on an EXTERNAL_IMAGE_HOSTS host.
+
+    `email`: the current address (compared case-insensitively) changes nothing. Another one
+    starts a verified change: the answer still shows the current `email`, with the new one in
+    `pendingEmail`; a link valid 24 hours is emailed to the new address, and the change applies
+    when it is opened (`POST /api/auth/confirm-email-change`). A newer request replaces the
+    link. 409 `email_taken` when another account has the address, 409 `password_required`
+    for an account that signs in with Google only, 429 beyond
+    `EMAIL_CHANGE_EMAILS_PER_HOUR` links per account or per address."""
     user = await service.get_user_for_change(session, user_id, viewer)
     changes = body.model_dump(exclude_unset=True)
+    email = changes.pop("email", None)
+    if email is not None and auth_service.is_email_change(user, email):
+        try:
+            email = check_email_address(email)
+        except ValueError as exc:
+            raise ValidationFailed("email", str(exc)) from exc
+        await enforce_email_change_quota(limiter, str(user.id), email)
+        await auth_service.request_email_change(session, settings, user, email)
     if changes.get("avatar_url"):
         changes["avatar_url"] = await resolve_image_url(
             session,
@@ -118,7 +149,7 @@ async def update_user(
             field="avatarUrl",
         )
     await service.update_profile(session, user, changes)
-    return UserEnvelope(user=await service.present_user(session, user, viewer))
+    return UserEnvelope(user=await auth_service.present_account(session, user, viewer))
 
 
 @router.delete(

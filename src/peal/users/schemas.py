@@ -6,7 +6,13 @@ import re
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr, Field
+from pydantic import (
+    AfterValidator,
+    EmailStr,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
 from peal.core.schemas import CamelModel, UTCTimestamp, refuse_explicit_null
 from peal.core.text import HttpUrlText, TextBounds, strip_html
@@ -19,6 +25,18 @@ LABELS_MAX = 20
 EMAIL_MAX = 254  # RFC 5321's limit on a path, which the email validator enforces
 
 EmailAddress = Annotated[EmailStr, Field(max_length=EMAIL_MAX)]
+_EMAIL_ADDRESS: TypeAdapter[str] = TypeAdapter(EmailAddress)
+
+
+def check_email_address(value: str) -> str:
+    """The registration validator on its own: a new address is checked this way, while the
+    account's current one (the settings page sends it back) is taken as it is, since it
+    may predate the validator (an admin made by the CLI, a Google address)."""
+    try:
+        return _EMAIL_ADDRESS.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
+
 
 _SPACES = re.compile(r"\s+")
 
@@ -87,6 +105,12 @@ class UserOut(CamelModel):
     location: str | None = Field(default=None, examples=["Lagos, Nigeria"])
     is_public: bool = True
     email_verified: bool | None = None
+    pending_email: str | None = Field(
+        default=None,
+        description="Owner and admins, on a single profile: the new address waiting for "
+        "confirmation through the link emailed to it (null when no change is pending)",
+        examples=[None],
+    )
     skills: list[str] = Field(default_factory=list, examples=[["baking", "marketing"]])
     interests: list[str] = Field(default_factory=list, examples=[["entrepreneurship"]])
     followers_count: int = Field(default=0, examples=[12])
@@ -110,7 +134,8 @@ class UserEnvelope(CamelModel):
 
 
 class UserUpdate(CamelModel):
-    """The profile fields a user may change; any other field sent is ignored.
+    """The profile fields a user may change (and `email`, through a confirmation link); any
+    other field sent is ignored.
 
     Only the fields present in the body change. `name` and `isPublic` cannot be null (their
     declared types refuse it); `bio`, `location` and `avatarUrl` are cleared by null or "".
@@ -121,8 +146,18 @@ class UserUpdate(CamelModel):
     location: Location = Field(default=None, examples=["Lagos, Nigeria"])
     avatar_url: HttpUrlText = Field(default=None, examples=["https://cdn.peal.app/a/amara.jpg"])
     is_public: bool | None = Field(default=None, examples=[True])
+    email: str | None = Field(
+        default=None,
+        max_length=EMAIL_MAX,
+        json_schema_extra={"format": "email"},
+        description="The current address is accepted and changes nothing (the settings page "
+        "always sends it). Another address starts a verified change: a confirmation link is "
+        "emailed to it and `pendingEmail` shows it until the link is opened "
+        "(`POST /api/auth/confirm-email-change`)",
+        examples=["amara@example.com"],
+    )
 
-    _no_null = refuse_explicit_null("name", "is_public")
+    _no_null = refuse_explicit_null("name", "is_public", "email")
 
 
 class SkillsBody(CamelModel):

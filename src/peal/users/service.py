@@ -304,6 +304,15 @@ async def update_profile(session: AsyncSession, user: User, changes: dict[str, A
     return user
 
 
+async def set_verified_email(session: AsyncSession, user: User, email: str) -> None:
+    """Move the account to an address its owner has just proved (the auth domain checks the
+    proof). The unique index refuses an address taken meanwhile: IntegrityError, for the
+    caller to answer 409."""
+    user.email = normalize_email(email)
+    user.email_verified = True
+    await session.flush()
+
+
 # --- skills and interests -------------------------------------------------------------------
 
 
