@@ -4,7 +4,7 @@ from peal.auth.models import OneTimeToken, RefreshToken
 from peal.core.idempotency import IdempotencyKey
 from peal.db import Base
 from peal.events.models import Event, EventRegistration
-from peal.funding.models import FundingDonation, FundingRequest
+from peal.funding.models import FundingDonation, FundingRequest, FundingSupporter
 from peal.goals.models import Goal, GoalMilestone
 from peal.mentors.models import MentorConnection, MentorProfile, MentorSkill
 from peal.messaging.models import Conversation, ConversationParticipant, Message
@@ -38,6 +38,7 @@ __all__ = [
     "EventRegistration",
     "FundingDonation",
     "FundingRequest",
+    "FundingSupporter",
     "Goal",
     "GoalMilestone",
     "IdempotencyKey",

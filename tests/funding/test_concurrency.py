@@ -142,3 +142,36 @@ async def test_concurrent_retries_with_one_idempotency_key_pay_once(
     assert len({r.text for r in responses}) == 1
     assert len(await donation_rows(app, request["id"])) == 1
     assert (await get_request(client, request["id"]))["currentAmount"] == 12.34
+
+
+async def test_concurrent_first_donations_by_one_donor_count_one_supporter(
+    client: httpx.AsyncClient,
+    woman: AuthedUser,
+    make_user: Callable[..., Any],
+    app: FastAPI,
+) -> None:
+    """Each donor's first donations race on the (request, donor) supporter row: 10 donors
+    giving 10 times at once, none of them a supporter before, count 10 supporters, and the
+    supporter rows are exactly the donors (funding_supporters agrees with the donations)."""
+    from sqlalchemy import select
+
+    from peal.funding.models import FundingSupporter
+
+    donors = [await make_user("sponsor") for _ in range(10)]
+    request = await create_request(client, woman, goalAmount=1_000_000)
+    responses = await asyncio.gather(
+        *(post_donation(client, donor, request["id"], Decimal("2.50")) for donor in donors * 10)
+    )
+    assert [r.status_code for r in responses] == [201] * 100
+    detail = await get_request(client, request["id"])
+    assert detail["supportersCount"] == 10
+    assert money(detail["currentAmount"]) == Decimal("250.00")
+    async with app.state.db.sessionmaker() as session:
+        rows = await session.scalars(
+            select(FundingSupporter.donor_id).where(
+                FundingSupporter.funding_request_id == uuid.UUID(request["id"])
+            )
+        )
+        assert sorted(str(d) for d in rows.all()) == sorted(str(d.id) for d in donors)
+        _checked, mismatches = await check_ledger(session)
+    assert mismatches == []

@@ -15,18 +15,20 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import distinct, exists, func, or_, select, true
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import exists, func, or_, select, true
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from peal.config import Settings
 from peal.core.errors import Conflict, Forbidden, NotFound
 from peal.core.pagination import cut_page, keyset_page
 from peal.core.schemas import Cursor
-from peal.core.sql import NO_SYNC, rowcount
+from peal.core.sql import NO_SYNC, insert_ignoring_duplicates, rowcount
 from peal.db import utcnow
 from peal.email.service import queue_email
-from peal.funding.models import FundingDonation, FundingRequest
+from peal.funding.models import FundingDonation, FundingRequest, FundingSupporter
 from peal.funding.schemas import (
     DEMO_CLIENT_SECRET,
     DonateBody,
@@ -74,15 +76,13 @@ async def donate(
 ) -> DonationResult:
     """Create a donation and its payment at the provider.
 
-    The development provider settles at once, in this transaction (the request row is locked
-    first, so the "is it still active?" check holds until commit). With Stripe the donation
-    stays pending and the answer carries the `clientSecret`; the webhook settles it. The
-    provider call is not made under the request lock: nobody waits on Stripe for it.
+    The development provider settles at once, in this transaction; with Stripe the donation
+    stays pending and the answer carries the `clientSecret`, and the webhook settles it. The
+    request row is not locked here: settling locks it last (see `settle_succeeded`), and money
+    that arrives after a concurrent cancel is refunded there, as a late Stripe payment is.
     """
     provider = provider_for(settings)
-    request, author = await get_request(
-        session, request_id, donor, lock=provider.settles_immediately
-    )
+    request, author = await get_request(session, request_id, donor)
     if request.author_id == donor.id:
         raise Forbidden("You cannot donate to your own request", code="own_request")
     if request.status != "active":
@@ -110,9 +110,12 @@ async def donate(
     )
     donation.provider_payment_id = payment.id
     await session.flush()
-    await apply_payment(session, settings, donation.id, payment)
-    await session.refresh(donation)
-    await session.refresh(request)
+    if payment.status == "succeeded":
+        await settle_succeeded(session, settings, donation.id, payment=payment, only_active=True)
+    else:
+        await apply_payment(session, settings, donation.id, payment)
+    if payment.status == "failed":
+        await session.refresh(donation)  # settle_failed wrote it with a bare UPDATE
     if provider.name == "development":
         client_secret: str | None = DEMO_CLIENT_SECRET
     else:
@@ -215,16 +218,30 @@ async def settle_succeeded(
     donation_id: uuid.UUID,
     *,
     payment: Payment | None = None,
+    only_active: bool = False,
 ) -> bool:
     """The payment went through: count it, once. Returns whether this call counted it.
 
+    `only_active`: refuse (Conflict) instead of counting when the request is no longer
+    active; for a payment settled in the donation's own request (development provider).
+    A payment settled later (webhook, confirmation) is always counted, and refunded if the
+    request was cancelled meanwhile.
+
     A failed donation may still succeed (the payer retried with another card); a succeeded
     one is never counted again, a refunded one never revived.
+
+    The request row is touched last: the donation's own row, its supporter row and the news
+    are written first, then one UPDATE adds to the totals and locks the request until commit.
+    Concurrent donations to a popular request therefore wait on each other only for the end of
+    their transactions, not for all of them (issue 13 §4).
     """
-    locked = await _lock_request_of(session, donation_id)
-    if locked is None:
+    donation = await session.scalar(
+        select(FundingDonation)
+        .where(FundingDonation.id == donation_id)
+        .execution_options(populate_existing=True)
+    )
+    if donation is None:
         return False
-    donation, request = locked
     if not _amount_matches(donation, payment):
         log.error(
             "payment_amount_mismatch",
@@ -233,50 +250,100 @@ async def settle_succeeded(
             paid_cents=payment.amount_cents if payment else None,
         )
         return False
+    now = utcnow()
     moved = await session.execute(
         sql_update(FundingDonation)
         .where(
             FundingDonation.id == donation.id,
             FundingDonation.status.in_(("pending", "failed")),
         )
-        .values(status="succeeded", succeeded_at=utcnow(), updated_at=utcnow()),
+        .values(status="succeeded", succeeded_at=now, updated_at=now),
         execution_options=NO_SYNC,
     )
     if rowcount(moved) == 0:
         return False
-    returning_donor = await session.scalar(
-        select(
-            exists().where(
-                FundingDonation.funding_request_id == request.id,
-                FundingDonation.donor_id == donation.donor_id,
-                FundingDonation.status == "succeeded",
-                FundingDonation.id != donation.id,
-            )
-        )
-    )
-    await session.execute(
-        sql_update(FundingRequest)
-        .where(FundingRequest.id == request.id)
-        .values(
-            # ROUND: exact on PostgreSQL's NUMERIC; on SQLite (REAL storage) it snaps every
-            # total back to whole cents so float error never accumulates.
-            current_amount=func.round(FundingRequest.current_amount + donation.amount, 2),
-            supporters_count=FundingRequest.supporters_count + (0 if returning_donor else 1),
-            updated_at=utcnow(),
-        ),
-        execution_options=NO_SYNC,
-    )
-    await session.refresh(request)
-    await session.refresh(donation)
-    # Money is safe from here on: what follows only tells people about it (not about money
-    # that is on its way back to the donor).
+    for name, value in (("status", "succeeded"), ("succeeded_at", now), ("updated_at", now)):
+        set_committed_value(donation, name, value)  # what the UPDATE wrote, without a read
+    new_supporter = await _claim_supporter(session, donation)
+    request = await session.get(FundingRequest, donation.funding_request_id)
+    assert request is not None  # money rows are never deleted
+    # Not for money on its way back to the donor (the request was cancelled before).
+    mail = None
     if request.status != "cancelled":
-        await _notify_donation(session, settings, request, donation)
-    await mark_funded_if_reached(session, request)
+        mail = await _notify_donation(session, request, donation)
+    request = await _add_to_totals(session, donation, new_supporter, only_active=only_active)
+    if not new_supporter and await _claim_supporter(session, donation):
+        # A refund removed this donor's row between our claim and our lock (it held the
+        # lock, so it is committed now): the donor is back, count her again.
+        await _bump_supporters(session, request, 1)
+    if mail is not None:
+        _email_donation(session, mail, request, donation)
+    if request.status == "active" and request.current_amount >= request.goal_amount:
+        await mark_funded_if_reached(session, request)
     if request.status == "cancelled":
         # Paid after the request was cancelled (a payment already under way): give it back.
         await request_refunds(session, settings, request, [donation])
     return True
+
+
+async def _claim_supporter(session: AsyncSession, donation: FundingDonation) -> bool:
+    """Whether the donor is new to the request: her (request, donor) row goes in or was there.
+
+    Concurrent first donations by one donor race on the primary key: one inserts, the others
+    wait for it and then find the row, so she counts once. No lock on the request is needed.
+    """
+    inserted = await session.execute(
+        insert_ignoring_duplicates(session, FundingSupporter).values(
+            funding_request_id=donation.funding_request_id, donor_id=donation.donor_id
+        )
+    )
+    return rowcount(inserted) > 0
+
+
+async def _add_to_totals(
+    session: AsyncSession, donation: FundingDonation, new_supporter: bool, *, only_active: bool
+) -> FundingRequest:
+    """The one statement that changes the request's totals (and locks its row until commit).
+
+    With `only_active` (a donation settled in its own request) it adds nothing to a request
+    that is no longer active, and the donation is refused: the same answer as before the
+    lock was taken last, so no money arrives after `funded` flipped."""
+    conditions = [FundingRequest.id == donation.funding_request_id]
+    if only_active:
+        conditions.append(FundingRequest.status == "active")
+    request = await session.scalar(
+        sql_update(FundingRequest)
+        .where(*conditions)
+        .values(
+            # ROUND: exact on PostgreSQL's NUMERIC; on SQLite (REAL storage) it snaps every
+            # total back to whole cents so float error never accumulates.
+            current_amount=func.round(FundingRequest.current_amount + donation.amount, 2),
+            supporters_count=FundingRequest.supporters_count + (1 if new_supporter else 0),
+            updated_at=utcnow(),
+        )
+        .returning(FundingRequest)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    if request is None:
+        # Only with `only_active` (money rows are never deleted): the transaction rolls back.
+        status = await session.scalar(
+            select(FundingRequest.status).where(FundingRequest.id == donation.funding_request_id)
+        )
+        raise Conflict(
+            f"This request is {status} and no longer accepts donations",
+            code="request_not_active",
+        )
+    return request
+
+
+async def _bump_supporters(session: AsyncSession, request: FundingRequest, delta: int) -> None:
+    await session.execute(
+        sql_update(FundingRequest)
+        .where(FundingRequest.id == request.id)
+        .values(supporters_count=FundingRequest.supporters_count + delta),
+        execution_options=NO_SYNC,
+    )
+    await session.refresh(request)
 
 
 async def settle_failed(session: AsyncSession, donation_id: uuid.UUID) -> bool:
@@ -324,12 +391,23 @@ async def settle_refunded(
             execution_options=NO_SYNC,
         )
         return rowcount(closed) > 0
-    donors = (
-        select(func.count(distinct(FundingDonation.donor_id)))
-        .where(
-            FundingDonation.funding_request_id == request.id,
-            FundingDonation.status == "succeeded",
+    # Under the request's lock, so no donation of this donor can add to the totals meanwhile
+    # (a donation that claimed the row before re-checks it once it holds the lock).
+    await session.execute(
+        sql_delete(FundingSupporter).where(
+            FundingSupporter.funding_request_id == request.id,
+            FundingSupporter.donor_id == donation.donor_id,
+            ~exists().where(
+                FundingDonation.funding_request_id == request.id,
+                FundingDonation.donor_id == donation.donor_id,
+                FundingDonation.status == "succeeded",
+            ),
         )
+    )
+    donors = (
+        select(func.count())
+        .select_from(FundingSupporter)
+        .where(FundingSupporter.funding_request_id == request.id)
         .scalar_subquery()
     )
     await session.execute(
@@ -379,10 +457,20 @@ async def mark_funded_if_reached(session: AsyncSession, request: FundingRequest)
 # --- notifications ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _DonationMail:
+    author: User
+    language: str | None
+    donor: User | None
+
+
 async def _notify_donation(
-    session: AsyncSession, settings: Settings, request: FundingRequest, donation: FundingDonation
-) -> None:
-    """Tell the author. An anonymous donor is never named, in the notification or the email."""
+    session: AsyncSession, request: FundingRequest, donation: FundingDonation
+) -> _DonationMail | None:
+    """Tell the author. An anonymous donor is never named, in the notification or the email.
+
+    Runs before the totals change (outside the request's lock); the email, which quotes the
+    new total, is queued after it from what this returns."""
     donor = None if donation.is_anonymous else await session.get(User, donation.donor_id)
     who = donor.name if donor is not None else "An anonymous supporter"
     data: dict[str, Any] = {
@@ -403,33 +491,34 @@ async def _notify_donation(
         data,
         actor_id=donation.donor_id,
     )
-    if stored is not None:
-        await _email_donation(session, request, donation, donor)
-
-
-async def _email_donation(
-    session: AsyncSession,
-    request: FundingRequest,
-    donation: FundingDonation,
-    donor: User | None,
-) -> None:
+    if stored is None:
+        return None
     author = await session.get(User, request.author_id)
     if author is None or not author.is_active or not author.email_verified:
-        return  # an unverified address may not be its owner's: never mail it money news
+        return None  # an unverified address may not be its owner's: never mail it money news
     preferences = await get_settings_for(session, author.id)
     if not preferences.email_notifications:
-        return
+        return None
+    return _DonationMail(author, preferences.language, donor)
+
+
+def _email_donation(
+    session: AsyncSession,
+    mail: _DonationMail,
+    request: FundingRequest,
+    donation: FundingDonation,
+) -> None:
     queue_email(
         session,
-        to=author.email,
+        to=mail.author.email,
         template="donation_received",
-        language=preferences.language,
+        language=mail.language,
         context={
-            "name": author.name,
+            "name": mail.author.name,
             "request_title": request.title,
             "request_id": str(request.id),
             "amount": money_text(donation.amount),
-            "donor_name": donor.name if donor is not None else None,
+            "donor_name": mail.donor.name if mail.donor is not None else None,
             "message": donation.message,
             "current_amount": money_text(request.current_amount),
             "goal_amount": money_text(request.goal_amount),

@@ -99,3 +99,19 @@ class FundingDonation(UUIDPrimaryKey, Timestamps, Base):
     # provider confirms it (status `refunded`, `refunded_at`).
     refund_requested_at: Mapped[datetime | None]
     refunded_at: Mapped[datetime | None]
+
+
+class FundingSupporter(Base):
+    """One row per (request, donor) whose money is in the request now: `supporters_count` is
+    the number of these rows. A donation claims its donor's row with INSERT ... ON CONFLICT DO
+    NOTHING before it locks the request, so "is this donor new?" needs no lock and no scan of
+    the donations; a refund that leaves a donor with no succeeded donation removes the row."""
+
+    __tablename__ = "funding_supporters"
+
+    funding_request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("funding_requests.id", ondelete="RESTRICT"), primary_key=True
+    )
+    donor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True
+    )
