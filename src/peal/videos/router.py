@@ -67,7 +67,7 @@ async def list_videos(
         offset=params.offset,
         cursor=params.cursor,
     )
-    return _page(params, page, await service.present_videos(session, page.rows, viewer))
+    return _page(params, page, await service.present_cards(session, page.rows, viewer))
 
 
 @router.get(
@@ -79,7 +79,7 @@ async def list_videos(
 )
 async def trending(session: SessionDep, viewer: OptionalUser, params: Pages) -> Page[VideoOut]:
     page = await service.list_trending(session, viewer, limit=params.limit, offset=params.offset)
-    return _page(params, page, await service.present_videos(session, page.rows, viewer))
+    return _page(params, page, await service.present_cards(session, page.rows, viewer))
 
 
 @router.get(
@@ -109,7 +109,7 @@ async def feed(
         next_cursor=page.next_cursor,
     )
     return Page[VideoOut](
-        data=await service.present_videos(session, rows, viewer), pagination=pagination
+        data=await service.present_cards(session, rows, viewer), pagination=pagination
     )
 
 
@@ -320,4 +320,4 @@ async def user_videos(
         offset=params.offset,
         cursor=params.cursor,
     )
-    return _page(params, page, await service.present_videos(session, page.rows, viewer))
+    return _page(params, page, await service.present_cards(session, page.rows, viewer))
