@@ -149,6 +149,10 @@ def server_env(url: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "IN_PROCESS_SCHEDULER": "false",
         "OUTBOX_RELAY_SECONDS": "0",
+        # Fixed secrets: a development secret is generated per working directory, and the API
+        # (in its temporary directory) must accept the tokens this process signs.
+        "JWT_SECRET": "hot-reads-bench-access-secret-0123456789abcdef",
+        "JWT_REFRESH_SECRET": "hot-reads-bench-refresh-secret-0123456789abcdef",
     }
     env.pop("REDIS_URL", None)
     return env
@@ -307,7 +311,10 @@ async def open_loop(base: str, case: Case, token: str, rate: float, duration: in
     headers = {"Authorization": f"Bearer {token}"} if case.signed_in else {}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
+    # A long timeout: on a loaded machine a slow answer is a latency to report, not a crash.
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=120
+    ) as client:
 
         async def one(scheduled: float) -> None:
             await client.get(case.path)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from peal.config import Settings
@@ -90,21 +91,43 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         echo=settings.database_echo,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
     )
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection whose server went away (restart, failover, pg_terminate_backend) is
+    replaced at checkout, so no request fails on it. The server closes the socket and asyncpg
+    notices on its own: no round trip, where `pool_pre_ping` cost three per checkout
+    (BEGIN, `;`, ROLLBACK: the ping runs before the read session's autocommit is set).
+    A statement that still meets a dead connection invalidates the whole pool's older
+    connections (SQLAlchemy's disconnect handling), so the next requests get fresh ones."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("connection closed by the server")
 
 
 class Database:
-    """The engine and the session factory of one running application."""
+    """The engine and the session factories of one running application."""
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Handlers marked `@read_only` only read: their statements run in autocommit (no
+        # BEGIN and COMMIT round trips around them). Under PostgreSQL's READ COMMITTED every
+        # statement takes its own snapshot even inside a transaction, so reads see exactly
+        # what they saw before.
+        # The same pool serves both; the isolation level is set per checkout, client side.
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            info={READ_ONLY: True},
+        )
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -135,6 +158,37 @@ async def commit(session: AsyncSession) -> None:
     """Commit, then run what was waiting for the commit. For jobs and CLI commands."""
     await session.commit()
     await run_after_commit(session)
+
+
+READ_ONLY = "read_only"
+_READ_ONLY_ENDPOINTS: set[Callable[..., Any]] = set()
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def read_only(endpoint: Endpoint) -> Endpoint:
+    """Mark a GET handler that only reads: its request session runs without a transaction.
+
+    Put it under the route decorator. Only for handlers that never write: their session
+    refuses any INSERT, UPDATE, DELETE or flush (a GET that expires an overdue request on
+    read, say, must keep its transaction and must not carry this mark).
+    """
+    _READ_ONLY_ENDPOINTS.add(endpoint)
+    return endpoint
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flush_in_read_session(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise RuntimeError("a read-only request must not write")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_write_in_read_session(state: ORMExecuteState) -> None:
+    if state.session.info.get(READ_ONLY) and (
+        state.is_insert or state.is_update or state.is_delete
+    ):
+        raise RuntimeError("a read-only request must not write")
 
 
 @event.listens_for(Session, "after_flush")
@@ -168,10 +222,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler returns, rolled back if it raises.
 
     Used with `scope="function"` so the commit happens before the response is sent: a failed
-    commit becomes an error answer, never a success the database did not keep.
+    commit becomes an error answer, never a success the database did not keep. A handler
+    marked `@read_only` gets a read session (`Database.read_sessionmaker`): the same flow,
+    without the transaction. The route decides, not the dependency: the signed-in user's
+    lookup shares the handler's session (one connection per request).
     """
     database: Database = request.app.state.db
-    async with database.sessionmaker() as session:
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    reading = request.method in ("GET", "HEAD") and endpoint in _READ_ONLY_ENDPOINTS
+    factory = database.read_sessionmaker if reading else database.sessionmaker
+    async with factory() as session:
         try:
             yield session
             await session.commit()

@@ -12,7 +12,7 @@ from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
 from peal.core.idempotency import IdempotencyKeyHeader, idempotent_response
 from peal.core.ratelimit import enforce_user_limit
 from peal.core.schemas import CursorParams, Page, PageParams, error_responses
-from peal.db import SessionDep
+from peal.db import SessionDep, read_only
 from peal.funding import donations, service
 from peal.funding.models import FundingRequest
 from peal.funding.schemas import (
@@ -56,6 +56,7 @@ async def _envelope(
     summary="List funding requests",
     responses=error_responses(),
 )
+@read_only
 async def list_requests(
     session: SessionDep,
     viewer: OptionalUser,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
 from peal.core.schemas import Page, PageParams, error_responses
-from peal.db import SessionDep
+from peal.db import SessionDep, read_only
 from peal.flows.delete_account import delete_account
 from peal.flows.follow_user import follow_user as start_following
 from peal.uploads.service import resolve_image_url
@@ -84,6 +84,7 @@ async def list_users(
     summary="Get a user's profile",
     responses=error_responses(404),
 )
+@read_only
 async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -> UserEnvelope:
     """`email` and `emailVerified` are shown only to the user and admins. A private, banned or
     deleted profile is 404 to everyone else."""

@@ -12,7 +12,7 @@ from peal.auth.dependencies import CurrentUser, OptionalUser
 from peal.config import Settings
 from peal.core.ratelimit import client_ip
 from peal.core.schemas import CursorParams, Page, PageParams, Pagination, error_responses
-from peal.db import SessionDep
+from peal.db import SessionDep, read_only
 from peal.users import service as users_service
 from peal.users.models import User
 from peal.videos import comments, ranking, service
@@ -49,6 +49,7 @@ def _page(params: PageParams, page: service.VideoPage, data: list[VideoOut]) -> 
     "`pagination.nextCursor` (`cursor=`) for keyset paging, or use `page`. Listing your own "
     "videos (`authorId` = you) also shows those still processing or failed.",
 )
+@read_only
 async def list_videos(
     session: SessionDep,
     viewer: OptionalUser,
@@ -77,6 +78,7 @@ async def list_videos(
     description="Ready videos ordered by their trending score (recent likes, comments, shares "
     "and views, decayed by age; recomputed every few minutes), then newest.",
 )
+@read_only
 async def trending(session: SessionDep, viewer: OptionalUser, params: Pages) -> Page[VideoOut]:
     page = await service.list_trending(session, viewer, limit=params.limit, offset=params.offset)
     return _page(params, page, await service.present_cards(session, page.rows, viewer))
@@ -90,6 +92,7 @@ async def trending(session: SessionDep, viewer: OptionalUser, params: Pages) -> 
     "skills, and trending, mixed so one creator does not fill the screen, without those you "
     "liked. Anonymous: trending, then newest. Follow `pagination.nextCursor`.",
 )
+@read_only
 async def feed(
     session: SessionDep,
     viewer: OptionalUser,
@@ -305,6 +308,7 @@ async def share(
     "failed ones). 404 for a user you cannot see.",
     responses=error_responses(404),
 )
+@read_only
 async def user_videos(
     user_id: uuid.UUID,
     session: SessionDep,
