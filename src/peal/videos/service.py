@@ -199,8 +199,11 @@ async def present_cards(
                 )
             ).all()
         )
+    # Built without validation: every value comes from the database through typed columns,
+    # and the input guards of `CamelModel` (NUL characters, JSON types) were a fifth of the
+    # list's time under load. FastAPI still serialises them through the response model.
     return [
-        VideoOut(
+        VideoOut.model_construct(
             id=card.id,
             title=card.title,
             description=card.description,
@@ -211,7 +214,7 @@ async def present_cards(
             tags=tags[card.id],
             status=card.status,
             author_id=card.author_id,
-            author=VideoAuthor(
+            author=VideoAuthor.model_construct(
                 id=card.author_id,
                 name=card.author_name,
                 avatar_url=card.author_avatar_url,
