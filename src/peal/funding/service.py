@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select
 from sqlalchemy import update as sql_update
@@ -27,6 +27,7 @@ from peal.funding.schemas import (
     FundingRequestCreate,
     FundingRequestDetail,
     FundingRequestOut,
+    RequestStatus,
 )
 from peal.notifications.service import notify, notify_many
 from peal.uploads.service import mark_in_use, resolve_owned_upload
@@ -257,7 +258,7 @@ def present_card(card: RequestCard) -> FundingRequestOut:
         goal_amount=card.goal_amount,
         current_amount=card.current_amount,
         supporters_count=card.supporters_count,
-        status=effective_status(card),
+        status=cast(RequestStatus, effective_status(card)),
         deadline=card.deadline,
         author_id=card.author_id,
         author=UserSummary.model_construct(

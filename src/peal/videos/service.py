@@ -50,7 +50,14 @@ from peal.uploads.service import forget_files, mark_in_use, resolve_owned_upload
 from peal.users.models import User
 from peal.users.policy import is_admin, not_muted, profile_visible
 from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
-from peal.videos.schemas import VideoAuthor, VideoCreate, VideoOut, VideoUpdate, normalize_tag
+from peal.videos.schemas import (
+    VideoAuthor,
+    VideoCreate,
+    VideoOut,
+    VideoStatus,
+    VideoUpdate,
+    normalize_tag,
+)
 
 # --- visibility ----------------------------------------------------------------------------
 
@@ -106,7 +113,7 @@ class VideoCard(NamedTuple):
     video_url: str
     video_duration: int | None
     category: str | None
-    status: str
+    status: VideoStatus
     author_id: uuid.UUID
     views_count: int
     likes_count: int
