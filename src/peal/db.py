@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_
 
 from peal.config import Settings
 
@@ -97,19 +98,27 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
     )
-    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)
+    event.listen(engine.sync_engine.pool, "checkout", _ping_on_checkout)
     return engine
 
 
-def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """A pooled connection whose server went away (restart, failover, pg_terminate_backend) is
-    replaced at checkout, so no request fails on it. The server closes the socket and asyncpg
-    notices on its own: no round trip, where `pool_pre_ping` cost three per checkout
-    (BEGIN, `;`, ROLLBACK: the ping runs before the read session's autocommit is set).
-    A statement that still meets a dead connection invalidates the whole pool's older
-    connections (SQLAlchemy's disconnect handling), so the next requests get fresh ones."""
-    if dbapi_connection.driver_connection.is_closed():
-        raise DisconnectionError("connection closed by the server")
+    replaced at checkout, so no request fails on it: SQLAlchemy's pessimistic recipe (raise
+    `DisconnectionError`, the pool connects anew). One round trip (`;` on the raw asyncpg
+    connection), where `pool_pre_ping` costs three: it runs before a read session's autocommit
+    is applied, so asyncpg's ping wraps it in BEGIN and ROLLBACK. Checking `is_closed()` alone
+    (no round trip) was tried and is not enough: a killed backend can leave asyncpg mid-state
+    ("cannot switch to state 11") with the socket not yet seen closed."""
+    driver = dbapi_connection.driver_connection
+    try:
+        if driver.is_closed():
+            raise DisconnectionError("connection closed by the server")
+        await_(driver.fetchrow(";"))
+    except DisconnectionError:
+        raise
+    except Exception as error:  # whatever a dead or confused connection raises
+        raise DisconnectionError(str(error)) from error
 
 
 class Database:
