@@ -6,19 +6,21 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_
 
 from peal.config import Settings
 
@@ -90,21 +92,51 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         echo=settings.database_echo,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
     )
+    event.listen(engine.sync_engine.pool, "checkout", _ping_on_checkout)
+    return engine
+
+
+def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection whose server went away (restart, failover, pg_terminate_backend) is
+    replaced at checkout, so no request fails on it: SQLAlchemy's pessimistic recipe (raise
+    `DisconnectionError`, the pool connects anew). One round trip (`;` on the raw asyncpg
+    connection), where `pool_pre_ping` costs three: it runs before a read session's autocommit
+    is applied, so asyncpg's ping wraps it in BEGIN and ROLLBACK. Checking `is_closed()` alone
+    (no round trip) was tried and is not enough: a killed backend can leave asyncpg mid-state
+    ("cannot switch to state 11") with the socket not yet seen closed."""
+    driver = dbapi_connection.driver_connection
+    try:
+        if driver.is_closed():
+            raise DisconnectionError("connection closed by the server")
+        await_(driver.fetchrow(";"))
+    except DisconnectionError:
+        raise
+    except Exception as error:  # whatever a dead or confused connection raises
+        raise DisconnectionError(str(error)) from error
 
 
 class Database:
-    """The engine and the session factory of one running application."""
+    """The engine and the session factories of one running application."""
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Handlers marked `@read_only` only read: their statements run in autocommit (no
+        # BEGIN and COMMIT round trips around them). Under PostgreSQL's READ COMMITTED every
+        # statement takes its own snapshot even inside a transaction, so reads see exactly
+        # what they saw before.
+        # The same pool serves both; the isolation level is set per checkout, client side.
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            info={READ_ONLY: True},
+        )
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -137,6 +169,37 @@ async def commit(session: AsyncSession) -> None:
     await run_after_commit(session)
 
 
+READ_ONLY = "read_only"
+_READ_ONLY_ENDPOINTS: set[Callable[..., Any]] = set()
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def read_only(endpoint: Endpoint) -> Endpoint:
+    """Mark a GET handler that only reads: its request session runs without a transaction.
+
+    Put it under the route decorator. Only for handlers that never write: their session
+    refuses any INSERT, UPDATE, DELETE or flush (a GET that expires an overdue request on
+    read, say, must keep its transaction and must not carry this mark).
+    """
+    _READ_ONLY_ENDPOINTS.add(endpoint)
+    return endpoint
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flush_in_read_session(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise RuntimeError("a read-only request must not write")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_write_in_read_session(state: ORMExecuteState) -> None:
+    if state.session.info.get(READ_ONLY) and (
+        state.is_insert or state.is_update or state.is_delete
+    ):
+        raise RuntimeError("a read-only request must not write")
+
+
 @event.listens_for(Session, "after_flush")
 def _mark_unsaved_writes(session: Session, _context: Any) -> None:
     session.info["unsaved_writes"] = True
@@ -164,11 +227,22 @@ async def release_connection(session: AsyncSession) -> None:
         await session.commit()
 
 
+def is_read_only_request(method: str, route: object) -> bool:
+    """Whether a request runs a handler marked `@read_only` (GET or HEAD only)."""
+    endpoint = getattr(route, "endpoint", None)
+    return method in ("GET", "HEAD") and endpoint in _READ_ONLY_ENDPOINTS
+
+
 @asynccontextmanager
-async def request_session(database: Database) -> AsyncIterator[AsyncSession]:
+async def request_session(
+    database: Database, *, reading: bool = False
+) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler returns, rolled back if it raises
-    (the request's dependency is `peal.deps.SessionDep`)."""
-    async with database.sessionmaker() as session:
+    (the request's dependency is `peal.deps.SessionDep`). A `reading` request (a handler
+    marked `@read_only`) gets a read session (`Database.read_sessionmaker`): the same flow,
+    without the transaction."""
+    factory = database.read_sessionmaker if reading else database.sessionmaker
+    async with factory() as session:
         try:
             yield session
             await session.commit()

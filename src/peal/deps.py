@@ -20,7 +20,7 @@ from peal.auth.google import GoogleIdTokens
 from peal.config import Settings
 from peal.core.ratelimit import RateLimiter
 from peal.core.security import AccessTokens, PasswordHashing
-from peal.db import Database, request_session
+from peal.db import Database, is_read_only_request, request_session
 from peal.realtime.hub import RealtimeHub
 from peal.storage.base import Storage
 
@@ -76,13 +76,16 @@ RealtimeDep = Annotated[RealtimeHub, Depends(FromApp[RealtimeHub]("realtime"))]
 GoogleIdTokensDep = Annotated[GoogleIdTokens, Depends(FromApp[GoogleIdTokens]("google_id_tokens"))]
 
 
-async def get_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:
     """One session per request, committed when the handler returns (`db.request_session`).
 
     Used with `scope="function"` so the commit happens before the response is sent: a failed
-    commit becomes an error answer, never a success the database did not keep.
+    commit becomes an error answer, never a success the database did not keep. The route
+    decides whether it is a read session (`@read_only`), not the dependency: the signed-in
+    user's lookup shares the handler's session (one connection per request).
     """
-    async with request_session(database) as session:
+    reading = is_read_only_request(request.method, request.scope.get("route"))
+    async with request_session(database, reading=reading) as session:
         yield session
 
 

@@ -15,6 +15,7 @@ from peal.core.idempotency import IdempotencyKeyHeader, idempotent_response
 from peal.core.ratelimit import RateLimiter, enforce_user_limit
 from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import CursorParams, Page, PageParams, error_responses
+from peal.db import read_only
 from peal.deps import RateLimiterDep, SessionDep, SettingsDep
 from peal.funding import donations, service
 from peal.funding.models import FundingRequest
@@ -54,6 +55,7 @@ async def _envelope(
     summary="List funding requests",
     responses=error_responses(),
 )
+@read_only
 async def list_requests(
     session: SessionDep,
     viewer: OptionalUser,

@@ -13,6 +13,7 @@ from peal.core.errors import ValidationFailed
 from peal.core.ratelimit import enforce_email_change_quota
 from peal.core.routing import path_id, put_and_patch
 from peal.core.schemas import Page, PageParams, error_cases, error_responses
+from peal.db import read_only
 from peal.deps import RateLimiterDep, SessionDep, SettingsDep
 from peal.flows.delete_account import delete_account
 from peal.flows.follow_user import follow_user as start_following
@@ -87,6 +88,7 @@ async def list_users(
     summary="Get a user's profile",
     responses=error_responses(404),
 )
+@read_only
 async def get_user(user_id: UserId, session: SessionDep, viewer: OptionalUser) -> UserEnvelope:
     """`email` and `emailVerified` are shown only to the user and admins. A private, banned or
     deleted profile is 404 to everyone else."""

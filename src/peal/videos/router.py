@@ -13,6 +13,7 @@ from peal.config import Settings
 from peal.core.ratelimit import client_ip
 from peal.core.routing import path_id
 from peal.core.schemas import CursorParams, Page, PageParams, Pagination, error_responses
+from peal.db import read_only
 from peal.deps import SessionDep, SettingsDep
 from peal.users import service as users_service
 from peal.users.models import User
@@ -53,6 +54,7 @@ def _page(params: PageParams, page: service.VideoPage, data: list[VideoOut]) -> 
     "`pagination.nextCursor` (`cursor=`) for keyset paging, or use `page`. Listing your own "
     "videos (`authorId` = you) also shows those still processing or failed.",
 )
+@read_only
 async def list_videos(
     session: SessionDep,
     viewer: OptionalUser,
@@ -71,7 +73,7 @@ async def list_videos(
         offset=params.offset,
         cursor=params.cursor,
     )
-    return _page(params, page, await service.present_videos(session, page.rows, viewer))
+    return _page(params, page, await service.present_cards(session, page.rows, viewer))
 
 
 @router.get(
@@ -81,9 +83,10 @@ async def list_videos(
     description="Ready videos ordered by their trending score (recent likes, comments, shares "
     "and views, decayed by age; recomputed every few minutes), then newest.",
 )
+@read_only
 async def trending(session: SessionDep, viewer: OptionalUser, params: Pages) -> Page[VideoOut]:
     page = await service.list_trending(session, viewer, limit=params.limit, offset=params.offset)
-    return _page(params, page, await service.present_videos(session, page.rows, viewer))
+    return _page(params, page, await service.present_cards(session, page.rows, viewer))
 
 
 @router.get(
@@ -94,6 +97,7 @@ async def trending(session: SessionDep, viewer: OptionalUser, params: Pages) -> 
     "skills, and trending, mixed so one creator does not fill the screen, without those you "
     "liked. Anonymous: trending, then newest. Follow `pagination.nextCursor`.",
 )
+@read_only
 async def feed(
     session: SessionDep,
     viewer: OptionalUser,
@@ -112,7 +116,7 @@ async def feed(
         by_cursor=True,
     )
     return Page[VideoOut](
-        data=await service.present_videos(session, rows, viewer), pagination=pagination
+        data=await service.present_cards(session, rows, viewer), pagination=pagination
     )
 
 
@@ -313,6 +317,7 @@ async def share(
     "failed ones). 404 for a user you cannot see.",
     responses=error_responses(404),
 )
+@read_only
 async def user_videos(
     user_id: UserId,
     session: SessionDep,
@@ -328,4 +333,4 @@ async def user_videos(
         offset=params.offset,
         cursor=params.cursor,
     )
-    return _page(params, page, await service.present_videos(session, page.rows, viewer))
+    return _page(params, page, await service.present_cards(session, page.rows, viewer))
