@@ -171,6 +171,12 @@ async def test_a_request_shows_to_her_only_notifies_once_and_counts_no_unread(
     assert hers["lastMessage"]["content"] == "Hello, can we talk?"
     assert (await _listed(client, sofia))[cid]["isRequest"] is False
     assert await _notification_types(app, amara) == ["message_request"]
+    # Reading it before accepting sends its sender no read receipt.
+    read = await client.put(f"{URL}/{cid}/read", headers=amara.headers)
+    assert read.status_code == 200
+    assert read.json()["updated"] == 0
+    seen = await client.get(f"{URL}/{cid}", headers=sofia.headers)
+    assert [m["isRead"] for m in seen.json()["conversation"]["messages"]] == [False]
     # Opening it again is allowed to the sender, it stays one request.
     again = await client.post(URL, json={"participantId": str(amara.id)}, headers=sofia.headers)
     assert again.status_code == 200

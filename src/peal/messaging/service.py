@@ -551,8 +551,14 @@ async def mark_read(session: AsyncSession, user: User, conversation_id: uuid.UUI
 
     The counter is reset first: it locks the row a concurrent sender increments, so a message
     that commits meanwhile is either marked read here or counted as unread, never lost.
+
+    A message request she has not accepted is left unread and nobody is told: reading it
+    gives its sender no sign that she saw it.
     """
     await _my_participation(session, conversation_id, user.id)
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is not None and is_request_for(conversation, user.id):
+        return 0
     await session.execute(
         update(ConversationParticipant)
         .where(
