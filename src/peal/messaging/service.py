@@ -455,13 +455,16 @@ async def send_message(
     recipients = [user_id for user_id in members if user_id != sender.id]
     if not recipients:
         raise Forbidden("Nobody else is left in this conversation", code="conversation_closed")
-    # Locked: two first messages at once cannot both open a request (and notify twice).
-    conversation = await session.scalar(
-        select(Conversation)
-        .where(Conversation.id == conversation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is not None and conversation.request_status != REQUEST_ACCEPTED:
+        # Locked until accepted (a state it never leaves): two first messages at once cannot
+        # both open a request (and notify twice), nor a send slip past a decline.
+        conversation = await session.scalar(
+            select(Conversation)
+            .where(Conversation.id == conversation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
     if conversation is None:
         raise conversation_not_found()
     refused: uuid.UUID | None = None
