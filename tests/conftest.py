@@ -187,6 +187,9 @@ async def make_user(app: FastAPI) -> Callable[..., Any]:
             _PASSWORD_HASH[TEST_PASSWORD] = await app.state.passwords.hash(TEST_PASSWORD)
         email_address = fields.pop("email", f"user{counter}-{uuid.uuid4().hex[:8]}@example.com")
         name = fields.pop("name", f"Test User {counter}")
+        # Test users admit everyone's messages unless a test says otherwise (the product
+        # default is `following`: tests/messaging/test_requests.py checks it and the rule).
+        privacy = fields.pop("message_privacy", "everyone")
         async with app.state.db.sessionmaker() as session:
             user = User(
                 email=email_address.lower(),
@@ -198,7 +201,7 @@ async def make_user(app: FastAPI) -> Callable[..., Any]:
             )
             session.add(user)
             await session.flush()
-            session.add(UserSettings(user_id=user.id))
+            session.add(UserSettings(user_id=user.id, message_privacy=privacy))
             await session.commit()
         token = app.state.tokens.issue(user.id, role)
         return AuthedUser(user.id, user.email, name, role, TEST_PASSWORD, token)

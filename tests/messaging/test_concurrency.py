@@ -66,3 +66,23 @@ async def test_both_sides_starting_at_once_get_one_conversation(
     assert sum(r.status_code == 201 for r in responses) == 5
     async with app.state.db.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Conversation)) == 5
+
+
+async def test_a_burst_of_first_messages_makes_one_request_and_one_notification(
+    client: httpx.AsyncClient, make_user: Callable[..., Any], start: Start
+) -> None:
+    amara: AuthedUser = await make_user("woman", message_privacy="following")
+    sofia: AuthedUser = await make_user("sponsor")
+    conversation = await start(sofia, amara)
+    url = f"/api/conversations/{conversation['id']}/messages"
+
+    responses = await asyncio.gather(
+        *(client.post(url, json={"content": f"hi {n}"}, headers=sofia.headers) for n in range(10))
+    )
+
+    assert sorted(r.status_code for r in responses) == [201] + [403] * 9
+    assert {r.json()["code"] for r in responses if r.status_code == 403} == {
+        "message_request_pending"
+    }
+    inbox = (await client.get("/api/notifications", headers=amara.headers)).json()
+    assert [n["type"] for n in inbox["data"]] == ["message_request"]

@@ -59,6 +59,7 @@ async def test_start_returns_the_same_conversation_for_the_pair(
         "lastMessage",
         "lastMessageAt",
         "unreadCount",
+        "isRequest",
         "createdAt",
     }
     assert {p["id"] for p in conversation["participants"]} == {str(woman.id), str(sponsor.id)}

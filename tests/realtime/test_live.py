@@ -105,6 +105,32 @@ async def test_typing_reaches_the_others_and_not_the_typist(
     assert a.pending("user_typing") == []
 
 
+async def test_a_message_request_reaches_its_recipient_only_once_accepted(
+    http: httpx.AsyncClient, connect: Connect, make_user: Callable[..., Any]
+) -> None:
+    amara: AuthedUser = await make_user("woman", message_privacy="following")
+    sofia: AuthedUser = await make_user("sponsor")
+    a = await connect(amara)
+    s = await connect(sofia)
+    cid = await _conversation(http, sofia, amara)
+    first = await http.post(
+        f"/api/conversations/{cid}/messages", json={"content": "may I?"}, headers=sofia.headers
+    )
+    assert first.status_code == 201
+    assert await s.next("message_received") == first.json()["message"]
+    # Her `message_request` notification arrives live; the message itself does not.
+    assert (await a.next("notification"))["type"] == "message_request"
+    accepted = await http.post(f"/api/conversations/{cid}/accept", headers=amara.headers)
+    assert accepted.status_code == 200
+    second = await http.post(
+        f"/api/conversations/{cid}/messages", json={"content": "thanks"}, headers=sofia.headers
+    )
+    assert second.status_code == 201
+    # The first message she receives live is the one sent after she accepted.
+    assert await a.next("message_received") == second.json()["message"]
+    assert a.pending("message_received") == []
+
+
 async def test_a_rest_message_reaches_both_participants(
     http: httpx.AsyncClient, connect: Connect, woman: AuthedUser, sponsor: AuthedUser
 ) -> None:

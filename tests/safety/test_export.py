@@ -27,7 +27,7 @@ from tests.uploads.helpers import drain_jobs, insert_videos, png_bytes, uploaded
 DOMAIN_FILES = {
     "profile.json", "settings.json", "sessions.json", "videos.json", "funding.json",
     "stories.json", "goals.json", "events.json", "notifications.json", "uploads.json",
-    "README.txt",
+    "reports.json", "README.txt",
 }  # fmt: skip
 
 
@@ -82,6 +82,26 @@ async def test_the_export_holds_her_data_and_nothing_private_of_strangers(
     await create_story(client, woman, title="My story", beforeImageUrl=image)
     await create_goal(client, woman, title="Leave my abusive partner by June")
     await create_event(client, woman, title="My meetup")
+    # A report she filed, and one filed about her: only hers is in her export.
+    filed = await _ok(
+        await client.post(
+            "/api/moderation/report",
+            json={
+                "contentType": "request",
+                "contentId": pats_request["id"],
+                "reason": "scam",
+                "description": "Asked me to pay off-site",
+            },
+            headers=woman.headers,
+        )
+    )
+    about_her = await _ok(
+        await client.post(
+            "/api/moderation/report",
+            json={"contentType": "user", "contentId": str(woman.id), "reason": "spam"},
+            headers=friend.headers,
+        )
+    )
 
     requested = await client.post("/api/users/me/export", headers=woman.headers)
     assert requested.status_code == 202, requested.text
@@ -119,6 +139,13 @@ async def test_the_export_holds_her_data_and_nothing_private_of_strangers(
     assert data["events.json"]["hosted"][0]["title"] == "My meetup"
     assert data["stories.json"]["stories"][0]["title"] == "My story"
     assert "signIns" in data["sessions.json"]
+    [mine] = data["reports.json"]["reports"]
+    assert mine["id"] == filed["report"]["id"]
+    assert (mine["contentType"], mine["contentId"]) == ("request", pats_request["id"])
+    assert (mine["reason"], mine["status"]) == ("scam", "pending")
+    assert mine["description"] == "Asked me to pay off-site"
+    assert about_her["report"]["id"] not in text["reports.json"]
+    assert str(friend.id) not in text["reports.json"]
     # Nothing of anyone else beyond what she could already see: the private stranger's comment
     # on her video is left out (as in the app), her email, bio and request appear nowhere; other
     # people's emails and any token hash neither.

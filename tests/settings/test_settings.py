@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ DEFAULTS = {
     "weeklyDigest": False,
     "language": "en",
     "theme": "system",
+    "messagePrivacy": "following",
 }
 NOTIFICATION_FIELDS = [
     "emailNotifications",
@@ -44,6 +46,20 @@ async def _count_rows(app: FastAPI, user_id: uuid.UUID) -> int:
     async with app.state.db.sessionmaker() as session:
         statement = select(func.count()).where(UserSettings.user_id == user_id)
         return int((await session.execute(statement)).scalar_one())
+
+
+@pytest.fixture
+async def woman(make_user: Callable[..., Any]) -> AuthedUser:
+    """With the product's defaults: test users otherwise admit everyone's messages
+    (tests/conftest.py `make_user`)."""
+    user: AuthedUser = await make_user("woman", name="Amara Woman", message_privacy="following")
+    return user
+
+
+@pytest.fixture
+async def sponsor(make_user: Callable[..., Any]) -> AuthedUser:
+    user: AuthedUser = await make_user("sponsor", name="Sofia Sponsor", message_privacy="following")
+    return user
 
 
 async def test_defaults(client: httpx.AsyncClient, woman: AuthedUser) -> None:

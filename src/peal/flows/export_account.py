@@ -22,6 +22,7 @@ from peal.funding import service as funding
 from peal.goals import service as goals
 from peal.mentors import service as mentors
 from peal.messaging import service as messaging
+from peal.moderation import service as moderation
 from peal.notifications import service as notifications
 from peal.settings import service as settings
 from peal.storage.base import Storage
@@ -29,9 +30,6 @@ from peal.stories import service as stories
 from peal.uploads import service as uploads
 from peal.users import service as users
 from peal.videos import service as videos
-
-# The lead adds at merge:
-# "reports" (moderation.service), each `export_user(session, user_id) -> dict`.
 
 
 async def export_account(session: AsyncSession, user_id: uuid.UUID) -> dict[str, dict[str, Any]]:
@@ -48,6 +46,7 @@ async def export_account(session: AsyncSession, user_id: uuid.UUID) -> dict[str,
         "mentoring": await mentors.export_user(session, user_id),
         "messages": await messaging.export_user(session, user_id),
         "notifications": await notifications.export_user(session, user_id),
+        "reports": await moderation.export_user(session, user_id),
         "uploads": await uploads.export_user(session, user_id),
     }
 

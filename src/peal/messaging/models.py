@@ -16,10 +16,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from peal.core.moderation import Moderated
 from peal.db import Base, CreatedAt, UUIDPrimaryKey, utcnow
 
 # "<lower uuid>:<higher uuid>" of a one-to-one conversation.
 PAIR_KEY_LENGTH = 73
+
+# Conversation.request_status: NULL while nothing was sent yet; `pending` when the first
+# message came from someone the recipient's `messagePrivacy` does not admit (a message
+# request, for `requested_of`); `accepted` once anyone may write; `declined` by its recipient.
+REQUEST_PENDING = "pending"
+REQUEST_ACCEPTED = "accepted"
+REQUEST_DECLINED = "declined"
 
 
 class Conversation(UUIDPrimaryKey, CreatedAt, Base):
@@ -31,6 +39,11 @@ class Conversation(UUIDPrimaryKey, CreatedAt, Base):
     # conversation at the same moment meet on this unique key instead of making two.
     # NULL is left for conversations that are not one-to-one (none yet).
     pair_key: Mapped[str | None] = mapped_column(String(PAIR_KEY_LENGTH))
+    request_status: Mapped[str | None] = mapped_column(String(20), default=None)
+    # The person a message request is for (its recipient); NULL when it never was one.
+    requested_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
 
 
 class ConversationParticipant(UUIDPrimaryKey, CreatedAt, Base):
@@ -55,7 +68,9 @@ class ConversationParticipant(UUIDPrimaryKey, CreatedAt, Base):
     unread_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
-class Message(UUIDPrimaryKey, CreatedAt, Base):
+class Message(UUIDPrimaryKey, CreatedAt, Moderated, Base):
+    """`moderation_status` `removed`: gone from the conversation for everyone but admins."""
+
     __tablename__ = "messages"
     __table_args__ = (
         # Keyset pagination of a conversation, newest first: (created_at, id) < cursor.

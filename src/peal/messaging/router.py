@@ -180,3 +180,47 @@ async def mark_read(
     participants get `conversation_read`. Idempotent."""
     updated = await service.mark_read(session, user, conversation_id)
     return ReadOut(conversation_id=conversation_id, unread_count=0, updated=updated)
+
+
+@router.post(
+    "/{conversation_id}/accept",
+    response_model=ConversationEnvelope,
+    summary="Accept a message request",
+    responses=error_responses(404, 409),
+)
+@aliases.post(
+    "/{conversation_id}/accept",
+    response_model=ConversationEnvelope,
+    summary="Accept a message request (alias)",
+    responses=error_responses(404, 409),
+)
+async def accept_request(
+    session: SessionDep, user: CurrentUser, conversation_id: ConversationId
+) -> ConversationEnvelope:
+    """The request becomes an ordinary conversation (`isRequest: false`); its sender may
+    write again. Replying does the same. Idempotent; a declined request may still be
+    accepted. Not a request to me: 409 `not_a_request`."""
+    out = await service.accept_request(session, user, conversation_id)
+    return ConversationEnvelope(conversation=out)
+
+
+@router.post(
+    "/{conversation_id}/decline",
+    response_model=ConversationEnvelope,
+    summary="Decline a message request",
+    responses=error_responses(404, 409),
+)
+@aliases.post(
+    "/{conversation_id}/decline",
+    response_model=ConversationEnvelope,
+    summary="Decline a message request (alias)",
+    responses=error_responses(404, 409),
+)
+async def decline_request(
+    session: SessionDep, user: CurrentUser, conversation_id: ConversationId
+) -> ConversationEnvelope:
+    """The request leaves my conversation lists and nobody is told; its sender still cannot
+    write (403 `message_request_pending`). Idempotent. An accepted conversation: 409
+    `not_a_request` (block the person instead)."""
+    out = await service.decline_request(session, user, conversation_id)
+    return ConversationEnvelope(conversation=out)

@@ -46,6 +46,12 @@ class ConversationOut(CamelModel):
     last_message: MessageOut | None = None
     last_message_at: UTCTimestamp | None = Field(default=None, examples=["2026-12-04T10:00:00Z"])
     unread_count: int = Field(examples=[2], description="Messages the caller has not read")
+    is_request: bool = Field(
+        default=False,
+        examples=[False],
+        description="A message request waiting for the caller to accept or decline it "
+        "(never so for its sender)",
+    )
     created_at: UTCTimestamp = Field(examples=["2026-12-01T09:00:00Z"])
 
 

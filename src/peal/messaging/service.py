@@ -3,6 +3,12 @@
 Only participants see or write a conversation; to anyone else it does not exist (NotFound).
 Every write announces itself to the participants' sockets after the commit
 (`peal.core.realtime`): `message_received`, `conversation_read`.
+
+Message requests (API.md "Safety"): a first message from someone the recipient's
+`messagePrivacy` does not admit makes the conversation a request for her (`isRequest` on her
+side only, one `message_request` notification, no live event, no unread count). The sender
+can send nothing more until she accepts (the endpoint, or simply replying); declining hides
+it from her lists and tells nobody.
 """
 
 from __future__ import annotations
@@ -14,21 +20,33 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, exists, false, func, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.core.errors import BadRequest, Forbidden, NotFound
+from peal.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from peal.core.moderation import ModerationStatus
+from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.core.pagination import cut_page, keyset_page
 from peal.core.realtime import emit_after_commit, is_online
 from peal.core.schemas import Cursor
 from peal.core.sql import NO_SYNC, insert_ignoring_duplicates, rowcount
 from peal.db import utcnow
-from peal.messaging.models import Conversation, ConversationParticipant, Message
+from peal.mentors.service import have_accepted_connection
+from peal.messaging.models import (
+    REQUEST_ACCEPTED,
+    REQUEST_DECLINED,
+    REQUEST_PENDING,
+    Conversation,
+    ConversationParticipant,
+    Message,
+)
 from peal.messaging.schemas import ConversationDetail, ConversationOut, MessageOut
 from peal.notifications.service import notify
+from peal.settings.service import message_privacy_of
 from peal.users.blocks import is_blocked_between
 from peal.users.models import User
 from peal.users.schemas import UserSummary
+from peal.users.service import is_following
 
 NOTIFICATION_PREVIEW = 140
 # Ids per IN (...) list: well under the bind-parameter limits of PostgreSQL and SQLite.
@@ -48,15 +66,41 @@ def conversation_not_found() -> NotFound:
 # --- who may write to whom ----------------------------------------------------------------
 
 
-async def check_may_message(
-    session: AsyncSession, sender: User, recipient_id: uuid.UUID, *, in_conversation: bool
-) -> User:
-    """May `sender` send a message to `recipient_id`? The recipient, or the refusal.
+def message_request_pending() -> Forbidden:
+    # The same answer whether she has not looked yet or declined: nothing is revealed.
+    return Forbidden(
+        "Your message request has not been accepted yet", code="message_request_pending"
+    )
 
-    The one place for this decision: blocks and message requests (API.md "Safety") belong
-    here. Yourself: 400. A banned or deleted account: 404. Someone you cannot see (a private
-    profile) cannot be approached, but you may keep talking with them in an existing
-    conversation (`in_conversation`).
+
+@dataclass(frozen=True)
+class Admission:
+    recipient: User
+    # False: what the sender writes is a message request until the recipient accepts it.
+    admitted: bool
+
+
+async def check_may_message(
+    session: AsyncSession,
+    sender: User,
+    recipient_id: uuid.UUID,
+    *,
+    in_conversation: bool,
+    conversation: Conversation | None = None,
+) -> Admission:
+    """May `sender` send a message to `recipient_id`, and does it go straight in? The
+    recipient and whether she admits the sender, or the refusal.
+
+    The one place for this decision (API.md "Safety"). Yourself: 400. A banned or deleted
+    account: 404. Someone you cannot see (a private profile) cannot be approached, but you may
+    keep talking with them in an existing conversation (`in_conversation`). A block either
+    way: 403 `blocked`, before anything else is said. The sender of a message request still
+    pending or declined (`conversation`): 403 `message_request_pending`.
+
+    Admitted, by the recipient's `messagePrivacy`: `everyone` admits all; `following` the
+    people she follows; always, whatever the setting: her accepted mentor connections, people
+    already in an accepted conversation with her (or replying to a request made to her), and
+    admins. Anyone else writes a message request.
     """
     if recipient_id == sender.id:
         raise BadRequest("You cannot message yourself", code="cannot_message_self")
@@ -68,7 +112,33 @@ async def check_may_message(
     if await is_blocked_between(session, sender.id, recipient.id):
         # Either way: the history stays readable, nothing new is delivered.
         raise Forbidden("You cannot message this person", code="blocked")
-    return recipient
+    if conversation is None:
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.pair_key == pair_key(sender.id, recipient.id))
+        )
+    state = conversation.request_status if conversation is not None else None
+    if state in (REQUEST_PENDING, REQUEST_DECLINED):
+        assert conversation is not None
+        if conversation.requested_of != sender.id:
+            if not in_conversation:  # opening it again is no new message: it may stay open
+                return Admission(recipient, False)
+            raise message_request_pending()
+        return Admission(recipient, True)  # her reply accepts the request
+    admitted = (
+        state == REQUEST_ACCEPTED
+        or sender.role == "admin"
+        or await _admits(session, recipient.id, sender.id)
+    )
+    return Admission(recipient, admitted)
+
+
+async def _admits(session: AsyncSession, recipient_id: uuid.UUID, sender_id: uuid.UUID) -> bool:
+    privacy = await message_privacy_of(session, recipient_id)
+    if privacy == "everyone":
+        return True
+    if privacy == "following" and await is_following(session, recipient_id, sender_id):
+        return True
+    return await have_accepted_connection(session, recipient_id, sender_id)
 
 
 # --- conversations --------------------------------------------------------------------------
@@ -143,6 +213,12 @@ async def participant_ids(
     return ids
 
 
+def visible_messages(viewer: User) -> ColumnElement[bool]:
+    """Messages a participant sees: a removed (or auto-hidden) one is gone for everyone but
+    admins, its sender included."""
+    return true() if viewer.role == "admin" else Message.moderation_status.is_(None)
+
+
 def _summary(user: User) -> UserSummary:
     return UserSummary(id=user.id, name=user.name, avatar_url=user.avatar_url)
 
@@ -180,7 +256,7 @@ async def _participants_of(
 
 
 async def _last_messages_of(
-    session: AsyncSession, conversation_ids: Sequence[uuid.UUID]
+    session: AsyncSession, conversation_ids: Sequence[uuid.UUID], viewer: User
 ) -> dict[uuid.UUID, MessageOut]:
     """The newest message of each conversation, with its sender, in one query."""
     if not conversation_ids:
@@ -195,7 +271,7 @@ async def _last_messages_of(
             )
             .label("rank"),
         )
-        .where(Message.conversation_id.in_(conversation_ids))
+        .where(Message.conversation_id.in_(conversation_ids), visible_messages(viewer))
         .subquery()
     )
     rows = (
@@ -220,7 +296,26 @@ def _conversation_out(
         last_message=last,
         last_message_at=last.created_at if last is not None else None,
         unread_count=mine.unread_count,
+        is_request=is_request_for(conversation, mine.user_id),
         created_at=conversation.created_at,
+    )
+
+
+def is_request_for(conversation: Conversation, user_id: uuid.UUID) -> bool:
+    """A message request waiting for (or declined by) `user_id`; never so for its sender."""
+    return conversation.requested_of == user_id and conversation.request_status in (
+        REQUEST_PENDING,
+        REQUEST_DECLINED,
+    )
+
+
+def _listed_to(user: User) -> ColumnElement[bool]:
+    """Her conversations, less the message requests she declined."""
+    return (ConversationParticipant.user_id == user.id) & or_(
+        Conversation.request_status.is_(None),
+        Conversation.request_status != REQUEST_DECLINED,
+        Conversation.requested_of.is_(None),
+        Conversation.requested_of != user.id,
     )
 
 
@@ -244,12 +339,13 @@ async def list_conversations(
     total = await session.scalar(
         select(func.count())
         .select_from(ConversationParticipant)
-        .where(ConversationParticipant.user_id == user.id)
+        .join(Conversation, Conversation.id == ConversationParticipant.conversation_id)
+        .where(_listed_to(user))
     )
     query = (
         select(ConversationParticipant, Conversation)
         .join(Conversation, Conversation.id == ConversationParticipant.conversation_id)
-        .where(ConversationParticipant.user_id == user.id)
+        .where(_listed_to(user))
     )
     query = keyset_page(
         query,
@@ -266,7 +362,7 @@ async def list_conversations(
     )
     ids = [conversation.id for _mine, conversation in rows]
     participants = await _participants_of(session, ids)
-    last_messages = await _last_messages_of(session, ids)
+    last_messages = await _last_messages_of(session, ids, user)
     items = [
         _conversation_out(
             conversation,
@@ -284,7 +380,7 @@ async def present_conversation(
 ) -> ConversationOut:
     mine = await _my_participation(session, conversation.id, user.id)
     participants = await _participants_of(session, [conversation.id])
-    last = await _last_messages_of(session, [conversation.id])
+    last = await _last_messages_of(session, [conversation.id], user)
     return _conversation_out(
         conversation, mine, participants.get(conversation.id, []), last.get(conversation.id)
     )
@@ -309,14 +405,9 @@ async def list_messages(
     """A page of the conversation, newest first (keyset on (created_at, id)). Participants
     only: NotFound for anyone else. Three queries whatever the page size."""
     await _my_participation(session, conversation_id, user.id)
-    total = await session.scalar(
-        select(func.count()).select_from(Message).where(Message.conversation_id == conversation_id)
-    )
-    query = (
-        select(Message, User)
-        .join(User, User.id == Message.sender_id)
-        .where(Message.conversation_id == conversation_id)
-    )
+    shown = (Message.conversation_id == conversation_id) & visible_messages(user)
+    total = await session.scalar(select(func.count()).select_from(Message).where(shown))
+    query = select(Message, User).join(User, User.id == Message.sender_id).where(shown)
     query = keyset_page(
         query, Message.created_at, Message.id, limit=limit, offset=offset, cursor=cursor
     )
@@ -354,13 +445,41 @@ async def send_message(
     In the message's transaction: every other participant's unread counter goes up by one in
     SQL (exact under concurrency) and everyone's last activity moves. A recipient with no live
     socket gets a `message` notification, once per conversation until they read it.
+
+    The first message decides what the conversation is (`check_may_message`): accepted, or a
+    message request for a recipient who does not admit the sender. A request raises her
+    unread counter by nothing, reaches her as one `message_request` notification and no live
+    event; her reply accepts it.
     """
     members = await participant_ids(session, conversation_id, sender.id)
     recipients = [user_id for user_id in members if user_id != sender.id]
     if not recipients:
         raise Forbidden("Nobody else is left in this conversation", code="conversation_closed")
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is not None and conversation.request_status != REQUEST_ACCEPTED:
+        # Locked until accepted (a state it never leaves): two first messages at once cannot
+        # both open a request (and notify twice), nor a send slip past a decline.
+        conversation = await session.scalar(
+            select(Conversation)
+            .where(Conversation.id == conversation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    if conversation is None:
+        raise conversation_not_found()
+    refused: uuid.UUID | None = None
     for recipient_id in recipients:
-        await check_may_message(session, sender, recipient_id, in_conversation=True)
+        admission = await check_may_message(
+            session, sender, recipient_id, in_conversation=True, conversation=conversation
+        )
+        if not admission.admitted:
+            refused = recipient_id
+    opens_request = refused is not None
+    if opens_request:
+        conversation.request_status = REQUEST_PENDING
+        conversation.requested_of = refused
+    elif conversation.request_status != REQUEST_ACCEPTED:
+        conversation.request_status = REQUEST_ACCEPTED  # admitted, or her reply accepts it
     now = utcnow()
     message = Message(
         id=uuid.uuid4(),
@@ -372,6 +491,8 @@ async def send_message(
     )
     session.add(message)
     await session.flush()
+    # Neither the sender nor the person a request is for counts it as unread.
+    not_counted = [sender.id] if refused is None else [sender.id, refused]
     counters = (
         await session.execute(
             update(ConversationParticipant)
@@ -379,17 +500,27 @@ async def send_message(
             .values(
                 last_message_at=now,
                 unread_count=ConversationParticipant.unread_count
-                + case((ConversationParticipant.user_id == sender.id, 0), else_=1),
+                + case((ConversationParticipant.user_id.in_(not_counted), 0), else_=1),
             )
             .returning(ConversationParticipant.user_id, ConversationParticipant.unread_count),
             execution_options=NO_SYNC,
         )
     ).all()
     out = _message_out(message, sender)
+    if refused is not None:
+        await notify(
+            session,
+            refused,
+            "message_request",
+            f"Message request from {sender.name}",
+            content[:NOTIFICATION_PREVIEW],
+            {"conversationId": conversation_id, "senderId": sender.id},
+            actor_id=sender.id,
+        )
     for user_id, unread in counters:
         # The first unread message since they last read the conversation: one notification,
         # not one per message, and none for someone watching a live socket.
-        if user_id != sender.id and unread == 1 and not await is_online(user_id):
+        if user_id not in not_counted and unread == 1 and not await is_online(user_id):
             await notify(
                 session,
                 user_id,
@@ -400,7 +531,10 @@ async def send_message(
                 actor_id=sender.id,
             )
     emit_after_commit(
-        session, "message_received", out.model_dump(mode="json", by_alias=True), members
+        session,
+        "message_received",
+        out.model_dump(mode="json", by_alias=True),
+        [user_id for user_id in members if user_id != refused],
     )
     return out
 
@@ -420,8 +554,14 @@ async def mark_read(session: AsyncSession, user: User, conversation_id: uuid.UUI
 
     The counter is reset first: it locks the row a concurrent sender increments, so a message
     that commits meanwhile is either marked read here or counted as unread, never lost.
+
+    A message request she has not accepted is left unread and nobody is told: reading it
+    gives its sender no sign that she saw it.
     """
     await _my_participation(session, conversation_id, user.id)
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is not None and is_request_for(conversation, user.id):
+        return 0
     await session.execute(
         update(ConversationParticipant)
         .where(
@@ -449,6 +589,102 @@ async def mark_read(session: AsyncSession, user: User, conversation_id: uuid.UUI
         members,
     )
     return rowcount(result)
+
+
+# --- message requests -----------------------------------------------------------------------
+
+
+def not_a_request() -> Conflict:
+    return Conflict("This conversation is not a message request to you", code="not_a_request")
+
+
+async def _request_for(
+    session: AsyncSession, user: User, conversation_id: uuid.UUID
+) -> tuple[Conversation, ConversationParticipant]:
+    """The conversation, locked, if `user` is in it (404 otherwise) and it was a request to
+    her (409 `not_a_request` otherwise: its sender, or an ordinary conversation)."""
+    mine = await _my_participation(session, conversation_id, user.id)
+    conversation = await session.scalar(
+        select(Conversation)
+        .where(Conversation.id == conversation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if conversation is None:
+        raise conversation_not_found()
+    if conversation.requested_of != user.id or conversation.request_status is None:
+        raise not_a_request()
+    return conversation, mine
+
+
+async def accept_request(
+    session: AsyncSession, user: User, conversation_id: uuid.UUID
+) -> ConversationOut:
+    """Accept a message request made to `user` (declined ones too); idempotent. The messages
+    waiting in it now count as unread for her."""
+    conversation, mine = await _request_for(session, user, conversation_id)
+    if conversation.request_status != REQUEST_ACCEPTED:
+        conversation.request_status = REQUEST_ACCEPTED
+        # Nobody else writes to a request, so her counter is hers to set.
+        waiting = await session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.sender_id != user.id,
+                Message.is_read == false(),
+                Message.moderation_status.is_(None),
+            )
+        )
+        mine.unread_count = waiting or 0
+        await session.flush()
+    return await present_conversation(session, conversation, user)
+
+
+async def decline_request(
+    session: AsyncSession, user: User, conversation_id: uuid.UUID
+) -> ConversationOut:
+    """Decline a message request made to `user`: it leaves her lists, nobody is told, and
+    its sender keeps getting the same `message_request_pending`. Idempotent; an accepted
+    conversation cannot be declined (409 `not_a_request`: block the person instead)."""
+    conversation, _mine = await _request_for(session, user, conversation_id)
+    if conversation.request_status == REQUEST_ACCEPTED:
+        raise not_a_request()
+    conversation.request_status = REQUEST_DECLINED
+    await session.flush()
+    return await present_conversation(session, conversation, user)
+
+
+# --- moderation -----------------------------------------------------------------------------
+
+
+async def set_moderation_status(
+    session: AsyncSession, message_id: uuid.UUID, status: ModerationStatus | None
+) -> bool:
+    """Hide, remove or restore a message (moderation); True when it changed. A message
+    removed unread leaves its recipients' unread counters too."""
+    moved = await set_row_moderation(session, Message, message_id, status)
+    if moved and status == ModerationStatus.REMOVED:
+        row = (
+            await session.execute(
+                select(Message.conversation_id, Message.sender_id, Message.is_read).where(
+                    Message.id == message_id
+                )
+            )
+        ).one()
+        conversation_id, sender_id, is_read = row
+        if not is_read:
+            await session.execute(
+                update(ConversationParticipant)
+                .where(
+                    ConversationParticipant.conversation_id == conversation_id,
+                    ConversationParticipant.user_id != sender_id,
+                    ConversationParticipant.unread_count > 0,
+                )
+                .values(unread_count=ConversationParticipant.unread_count - 1),
+                execution_options=NO_SYNC,
+            )
+    return moved
 
 
 # --- account deletion and data export -------------------------------------------------------
@@ -598,7 +834,7 @@ async def reportable_message(
             (ConversationParticipant.conversation_id == Message.conversation_id)
             & (ConversationParticipant.user_id == viewer.id),
         )
-        .where(Message.id == message_id)
+        .where(Message.id == message_id, visible_messages(viewer))
     )
     if sender_id is None:
         raise NotFound("Message not found", code="message_not_found")

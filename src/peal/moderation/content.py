@@ -4,9 +4,8 @@ An entry finds the content *as the reporter sees it* (the domain's own visibilit
 reporting what you cannot see is the same 404 as reading it), names its author and its reach
 (how many people it touches: the queue weighs it), and hides, removes or restores it.
 
-To add a type (e.g. `message`, whose finder admits participants only, or a mentor
-connection), write its `find` and `set_status` in its domain and add one line to
-`CONTENT_TYPES`.
+To add a type (e.g. a mentor connection), write its `find` and `set_status` in its domain and
+add one line to `CONTENT_TYPES`.
 """
 
 from __future__ import annotations
@@ -87,6 +86,6 @@ CONTENT_TYPES: dict[str, ContentType] = {
     "request": ContentType("funding request", _request, funding.set_moderation_status),
     "story": ContentType("success story", _story, stories.set_moderation_status),
     "event": ContentType("event", _event, events.set_moderation_status),
-    # A message reaches one person: it is warned about or its sender banned, not hidden.
-    "message": ContentType("message", _message, None),
+    # Removed, a message leaves the conversation for everyone but admins.
+    "message": ContentType("message", _message, messaging.set_moderation_status),
 }

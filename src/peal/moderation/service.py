@@ -24,6 +24,7 @@ from sqlalchemy import case, distinct, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from peal.core.export import jsonable
 from peal.core.moderation import ModerationStatus
 from peal.core.sql import NO_SYNC
 from peal.core.sqltime import epoch_seconds
@@ -402,3 +403,33 @@ async def pending_count(session: AsyncSession) -> int:
             .where(ModerationReport.status == ReportStatus.PENDING)
         )
     ).scalar_one()
+
+
+# --- data export ----------------------------------------------------------------------------
+
+
+async def export_user(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """The reports this person filed, oldest first: what she reported, why, and what came of
+    it. Nothing of anyone else: not who reviewed it, nor the admin's note, nor any report
+    about her or her content (its reporters stay unknown to her). One query."""
+    rows = await session.scalars(
+        select(ModerationReport)
+        .where(ModerationReport.reporter_id == user_id)
+        .order_by(ModerationReport.created_at, ModerationReport.id)
+    )
+    return {
+        "reports": [
+            {
+                "id": str(report.id),
+                "contentType": report.content_type,
+                "contentId": str(report.content_id),
+                "reason": report.reason,
+                "description": report.description,
+                "status": report.status,
+                "action": report.action,
+                "createdAt": jsonable(report.created_at),
+                "reviewedAt": jsonable(report.reviewed_at),
+            }
+            for report in rows
+        ]
+    }

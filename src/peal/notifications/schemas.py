@@ -15,7 +15,8 @@ class NotificationOut(CamelModel):
     type: str = Field(
         examples=["donation"],
         description="like, comment, reply, follow, donation, request_funded, celebration, "
-        "mentor_request, mentor_accepted, mentor_rejected, message, video_ready, video_upload",
+        "mentor_request, mentor_accepted, mentor_rejected, message, message_request, "
+        "video_ready, video_upload",
     )
     title: str = Field(examples=["New donation"])
     message: str = Field(examples=["Sofia donated $25.00 to “Sewing studio”"])

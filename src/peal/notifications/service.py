@@ -41,7 +41,9 @@ from peal.settings.service import get_settings_for_many
 from peal.users.models import User
 from peal.users.policy import not_blocked, not_muted
 
-MENTOR_TYPES = frozenset({"message", "mentor_request", "mentor_accepted", "mentor_rejected"})
+MENTOR_TYPES = frozenset(
+    {"message", "message_request", "mentor_request", "mentor_accepted", "mentor_rejected"}
+)
 SUPPORTER_TYPES = frozenset({"donation", "request_funded"})
 # The types worth an email copy (pass `email=True` for these); likes, comments, follows and
 # the like stay in-app only.

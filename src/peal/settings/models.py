@@ -11,6 +11,7 @@ from peal.db import Base, Timestamps, UUIDPrimaryKey
 
 LANGUAGES = ("en", "es", "fr", "pt", "ar")
 THEMES = ("light", "dark", "system")
+MESSAGE_PRIVACY = ("everyone", "following", "connections")
 
 
 class UserSettings(UUIDPrimaryKey, Timestamps, Base):
@@ -18,6 +19,9 @@ class UserSettings(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         CheckConstraint("language IN ('en', 'es', 'fr', 'pt', 'ar')", name="language"),
         CheckConstraint("theme IN ('light', 'dark', 'system')", name="theme"),
+        CheckConstraint(
+            "message_privacy IN ('everyone', 'following', 'connections')", name="message_privacy"
+        ),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(
@@ -32,3 +36,8 @@ class UserSettings(UUIDPrimaryKey, Timestamps, Base):
     weekly_digest: Mapped[bool] = mapped_column(default=False, server_default=false())
     language: Mapped[str] = mapped_column(String(10), default="en", server_default="en")
     theme: Mapped[str] = mapped_column(String(20), default="system", server_default="system")
+    # Who may message me (API.md "Safety"): anyone, people I follow, or only those always
+    # admitted (accepted mentor connections, people I already talk with, admins).
+    message_privacy: Mapped[str] = mapped_column(
+        String(20), default="following", server_default="following"
+    )

@@ -10,6 +10,7 @@ from peal.core.schemas import CamelModel, refuse_explicit_null
 
 Language = Literal["en", "es", "fr", "pt", "ar"]
 Theme = Literal["light", "dark", "system"]
+MessagePrivacy = Literal["everyone", "following", "connections"]
 
 
 class SettingsOut(CamelModel):
@@ -22,6 +23,12 @@ class SettingsOut(CamelModel):
     weekly_digest: bool = Field(examples=[False])
     language: Language = Field(examples=["en"])
     theme: Theme = Field(examples=["system"])
+    message_privacy: MessagePrivacy = Field(
+        examples=["following"],
+        description="Who may message me without a message request: `everyone`, people I "
+        "follow (`following`), or only `connections` (accepted mentor connections and people "
+        "I already talk with; admins always may)",
+    )
 
 
 class SettingsEnvelope(CamelModel):
@@ -48,8 +55,9 @@ class SettingsUpdate(NotificationSettingsUpdate):
 
     language: Language | None = Field(default=None, examples=["fr"])
     theme: Theme | None = Field(default=None, examples=["dark"])
+    message_privacy: MessagePrivacy | None = Field(default=None, examples=["connections"])
 
-    _no_null_choice = refuse_explicit_null("language", "theme")
+    _no_null_choice = refuse_explicit_null("language", "theme", "message_privacy")
 
 
 class LanguageUpdate(CamelModel):

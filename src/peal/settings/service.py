@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from peal.core.errors import ValidationFailed
 from peal.core.export import row_dict
 from peal.core.sql import NO_SYNC, insert_ignoring_duplicates
-from peal.settings.models import LANGUAGES, THEMES, UserSettings
+from peal.settings.models import LANGUAGES, MESSAGE_PRIVACY, THEMES, UserSettings
 
 DEFAULTS: dict[str, Any] = {
     "email_notifications": True,
@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "weekly_digest": False,
     "language": "en",
     "theme": "system",
+    "message_privacy": "following",
 }
 SETTING_FIELDS = frozenset(DEFAULTS)
 
@@ -90,9 +91,19 @@ async def update_settings(
             raise ValidationFailed("language", f"Unsupported language: {value}")
         if field == "theme" and value not in THEMES:
             raise ValidationFailed("theme", f"Unsupported theme: {value}")
+        if field == "message_privacy" and value not in MESSAGE_PRIVACY:
+            raise ValidationFailed("message_privacy", f"Unsupported choice: {value}")
         setattr(settings, field, value)
     await session.flush()
     return settings
+
+
+async def message_privacy_of(session: AsyncSession, user_id: uuid.UUID) -> str:
+    """Who may message this user (`everyone` | `following` | `connections`); one query."""
+    found = await session.scalar(
+        select(UserSettings.message_privacy).where(UserSettings.user_id == user_id)
+    )
+    return found or str(DEFAULTS["message_privacy"])
 
 
 async def delete_settings(session: AsyncSession, user_id: uuid.UUID) -> None:

@@ -390,6 +390,18 @@ async def _followers_count(session: AsyncSession, user_id: uuid.UUID) -> int:
     return result.scalar_one()
 
 
+async def is_following(
+    session: AsyncSession, follower_id: uuid.UUID, following_id: uuid.UUID
+) -> bool:
+    """Whether `follower_id` follows `following_id`; one query."""
+    found = await session.scalar(
+        select(UserFollow.id)
+        .where(UserFollow.follower_id == follower_id, UserFollow.following_id == following_id)
+        .limit(1)
+    )
+    return found is not None
+
+
 async def follow(session: AsyncSession, follower: User, user_id: uuid.UUID) -> tuple[int, bool]:
     """Follow a visible user; idempotent. Returns the followed user's followers count, and
     whether this call started the follow (`flows.follow_user` then notifies)."""
