@@ -8,7 +8,12 @@ amount. Then it checks, exactly: `currentAmount` = the sum of the donations that
 (and exactly one if the goal was reached), and `peal check-ledger` agrees.
 
     .venv/bin/python bench/donations_bench.py postgresql://postgres@127.0.0.1:5432/peal_bench \\
-        [--donors 100] [--concurrency 32] [--duration 15] [--goal 1000000] [--workers 1]
+        [--donors 100] [--concurrency 32] [--duration 15] [--goal 1000000] [--workers 1] \\
+        [--profile donations.speedscope.json]
+
+`--profile` samples the API process(es) with py-spy during the donations (`pip install
+py-spy` into the venv; it may need ptrace rights). The machine's load average is printed
+before and after: on a shared machine, compare runs made under the same load.
 
 Prints figures only; nothing asserts timings. Exits 1 if a total is not exact.
 """
@@ -131,9 +136,14 @@ async def run(args: argparse.Namespace) -> int:
                     else:
                         refused[answer.status_code] = refused.get(answer.status_code, 0) + 1
 
+            load_before = os.getloadavg()
+            profiler = start_profiler(args.profile, server.pid, args.duration)
             started = time.perf_counter()
             await asyncio.gather(*(donor_loop(i) for i in range(args.concurrency)))
             elapsed = time.perf_counter() - started
+            load_after = os.getloadavg()
+            if profiler is not None:
+                await asyncio.to_thread(profiler.wait, 60)
             final = (await client.get(f"/api/requests/{request_id}")).json()["request"]
             funded_notes = await client.get(
                 "/api/notifications?limit=100", headers={"Authorization": f"Bearer {author}"}
@@ -151,7 +161,8 @@ async def run(args: argparse.Namespace) -> int:
     ms = [value * 1000 for value in latencies]
     print(
         f"donations to one request: {os.cpu_count()} CPUs, {args.workers} API process(es), "
-        f"concurrency {args.concurrency}, {args.duration} s, PostgreSQL"
+        f"concurrency {args.concurrency}, {args.duration} s, PostgreSQL; load average "
+        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after"
     )
     print(
         f"succeeded {len(succeeded)} ({len(succeeded) / elapsed:.0f}/s), refused {refused or 0}; "
@@ -175,6 +186,17 @@ async def run(args: argparse.Namespace) -> int:
     return 0 if all(checks.values()) else 1
 
 
+def start_profiler(path: str | None, pid: int, duration: int) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the server and its workers for the donations' duration, if asked."""
+    if path is None:
+        return None
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [str(py_spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking"]
+    kind = "raw" if path.endswith(".txt") else "speedscope"  # raw: collapsed stacks
+    command += ["--duration", str(duration), "--rate", "200", "--format", kind]
+    return subprocess.Popen([*command, "-o", path], stdout=subprocess.DEVNULL)  # noqa: S603
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="postgresql://user@host:port/database (a database of its own)")
@@ -183,6 +205,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--goal", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--profile", help="write a py-spy profile of the API here (speedscope)")
     raise SystemExit(asyncio.run(run(parser.parse_args())))
 
 

@@ -1,10 +1,8 @@
-"""funding supporters: one row per (request, donor) with money in the request
-
-Lets a donation learn whether its donor is new with INSERT ... ON CONFLICT DO NOTHING instead
-of scanning the donations under the request's row lock (issue 13 §4).
+"""funding: one row per (request, donor) with money in it, so a donation learns whether its
+donor is new without locking the request row (supporters are counted by insert-or-ignore)
 
 Revision ID: 0018
-Revises: 0011
+Revises: 0020
 Create Date: 2026-12-04 14:00:00.000000
 """
 
@@ -28,28 +26,23 @@ def upgrade() -> None:
             ["funding_request_id"],
             ["funding_requests.id"],
             name=op.f("fk_funding_supporters_funding_request_id_funding_requests"),
-            ondelete="RESTRICT",
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["donor_id"],
             ["users.id"],
             name=op.f("fk_funding_supporters_donor_id_users"),
-            ondelete="RESTRICT",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint(
             "funding_request_id", "donor_id", name=op.f("pk_funding_supporters")
         ),
     )
-    # Backfill: every donor with a succeeded donation, and the counters made to agree.
+    # Backfill: every donor with a succeeded donation is a supporter of that request.
     op.execute(
         "INSERT INTO funding_supporters (funding_request_id, donor_id) "
         "SELECT DISTINCT funding_request_id, donor_id FROM funding_donations "
         "WHERE status = 'succeeded'"
-    )
-    op.execute(
-        "UPDATE funding_requests SET supporters_count = ("
-        "SELECT count(*) FROM funding_supporters "
-        "WHERE funding_supporters.funding_request_id = funding_requests.id)"
     )
 
 

@@ -144,34 +144,135 @@ async def test_concurrent_retries_with_one_idempotency_key_pay_once(
     assert (await get_request(client, request["id"]))["currentAmount"] == 12.34
 
 
+async def supporter_rows(app: FastAPI, request_id: str) -> list[uuid.UUID]:
+    from sqlalchemy import select
+
+    from peal.funding.models import FundingSupporter
+
+    async with app.state.db.sessionmaker() as session:
+        rows = await session.scalars(
+            select(FundingSupporter.donor_id).where(
+                FundingSupporter.funding_request_id == uuid.UUID(request_id)
+            )
+        )
+        return list(rows.all())
+
+
 async def test_concurrent_first_donations_by_one_donor_count_one_supporter(
     client: httpx.AsyncClient,
     woman: AuthedUser,
     make_user: Callable[..., Any],
     app: FastAPI,
 ) -> None:
-    """Each donor's first donations race on the (request, donor) supporter row: 10 donors
-    giving 10 times at once, none of them a supporter before, count 10 supporters, and the
-    supporter rows are exactly the donors (funding_supporters agrees with the donations)."""
-    from sqlalchemy import select
-
-    from peal.funding.models import FundingSupporter
-
-    donors = [await make_user("sponsor") for _ in range(10)]
+    first, second = await make_user("sponsor"), await make_user("sponsor")
     request = await create_request(client, woman, goalAmount=1_000_000)
+    # Nobody has given yet: every one of these is a "first" donation of its donor.
     responses = await asyncio.gather(
-        *(post_donation(client, donor, request["id"], Decimal("2.50")) for donor in donors * 10)
-    )
-    assert [r.status_code for r in responses] == [201] * 100
-    detail = await get_request(client, request["id"])
-    assert detail["supportersCount"] == 10
-    assert money(detail["currentAmount"]) == Decimal("250.00")
-    async with app.state.db.sessionmaker() as session:
-        rows = await session.scalars(
-            select(FundingSupporter.donor_id).where(
-                FundingSupporter.funding_request_id == uuid.UUID(request["id"])
-            )
+        *(
+            post_donation(client, donor, request["id"], amount_of(n))
+            for n in range(15)
+            for donor in (first, second)
         )
-        assert sorted(str(d) for d in rows.all()) == sorted(str(d.id) for d in donors)
+    )
+    assert [r.status_code for r in responses] == [201] * 30
+    detail = await get_request(client, request["id"])
+    assert detail["supportersCount"] == 2
+    assert sorted(await supporter_rows(app, request["id"])) == sorted([first.id, second.id])
+    assert money(detail["currentAmount"]) == sum((amount_of(n) for n in range(15)), Decimal(0)) * 2
+    async with app.state.db.sessionmaker() as session:
+        _checked, mismatches = await check_ledger(session)
+    assert mismatches == []
+
+
+async def test_funded_flips_once_when_many_donations_cross_the_goal_together(
+    client: httpx.AsyncClient,
+    woman: AuthedUser,
+    make_user: Callable[..., Any],
+    app: FastAPI,
+) -> None:
+    donors = [await make_user("sponsor") for _ in range(40)]
+    # Any 10 of the 40 reach the goal: most arrive while it is still open, together.
+    request = await create_request(client, woman, goalAmount=100)
+    responses = await asyncio.gather(
+        *(post_donation(client, donor, request["id"], Decimal(10)) for donor in donors)
+    )
+    accepted = [r for r in responses if r.status_code == 201]
+    refused = [r for r in responses if r.status_code != 201]
+    assert {r.json()["code"] for r in refused} <= {"request_not_active"}
+    assert len(accepted) == 10  # the tenth reached the goal and closed it; no overshoot
+    detail = await get_request(client, request["id"])
+    assert detail["status"] == "funded"
+    assert money(detail["currentAmount"]) == Decimal(100)
+    assert detail["supportersCount"] == 10
+    author_funded = [n for n in await _funded_notifications(app) if n.user_id == woman.id]
+    assert len(author_funded) == 1
+    assert await count_notifications(app, "request_funded") == 1 + 10
+    # The only request that reached its goal flipped once: accepted answers say funded only
+    # from the flip on, and exactly one of them is the one that saw 100.00 raised.
+    totals = [money(r.json()["request"]["currentAmount"]) for r in accepted]
+    assert sorted(totals) == [Decimal(10 * n) for n in range(1, 11)]
+    assert [
+        r.json()["request"]["status"]
+        for r in accepted
+        if money(r.json()["request"]["currentAmount"]) == 100
+    ] == ["funded"]
+    async with app.state.db.sessionmaker() as session:
+        _checked, mismatches = await check_ledger(session)
+    assert mismatches == []
+
+
+async def test_a_refund_committed_while_a_returning_donor_waits_keeps_her_a_supporter(
+    client: httpx.AsyncClient,
+    woman: AuthedUser,
+    sponsor: AuthedUser,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Her second donation finds her supporter row (not new) before taking the lock; the
+    refund of her first donation, which cannot see the second, removes the row and commits
+    in between. The second donation must put her back: one supporter, ledger exact."""
+    from peal.funding import donations
+    from peal.funding.models import FundingDonation
+
+    request = await create_request(client, woman, goalAmount=1000)
+    first = (await post_donation(client, sponsor, request["id"], Decimal(5))).json()
+    settings = app.state.settings
+    async with app.state.db.sessionmaker() as session:
+        pending = FundingDonation(
+            id=uuid.uuid4(),
+            funding_request_id=uuid.UUID(request["id"]),
+            donor_id=sponsor.id,
+            amount=Decimal(7),
+            status="pending",
+            provider="development",
+        )
+        session.add(pending)
+        await session.commit()
+
+    original = donations._add_to_totals
+    refunded: list[bool] = []
+
+    async def refund_first_then_count(*args: Any, **kwargs: Any) -> Any:
+        if not refunded:
+            async with app.state.db.sessionmaker() as other:
+                refunded.append(
+                    await donations.settle_refunded(
+                        other, uuid.UUID(first["donationId"]), "re_test"
+                    )
+                )
+                await other.commit()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(donations, "_add_to_totals", refund_first_then_count)
+    async with app.state.db.sessionmaker() as session:
+        assert await donations.settle_succeeded(session, settings, pending.id)
+        await session.commit()
+
+    assert refunded == [True]
+    detail = await get_request(client, request["id"])
+    assert money(detail["currentAmount"]) == Decimal(7)
+    assert detail["supportersCount"] == 1
+    assert await supporter_rows(app, request["id"]) == [sponsor.id]
+    async with app.state.db.sessionmaker() as session:
         _checked, mismatches = await check_ledger(session)
     assert mismatches == []

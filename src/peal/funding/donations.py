@@ -2,21 +2,26 @@
 refunds, and list. (The ledger check lives in `ledger.py`.)
 
 Every change of a donation's state goes through one of the `settle_*` functions. Each moves the
-donation with a guarded UPDATE (`... WHERE status IN (<states it may leave>)`) while the
-request row is locked, and changes the totals only if that UPDATE changed a row: a webhook
-delivered twice, a confirmation racing its webhook or a replayed job therefore count once.
+donation with a guarded UPDATE (`... WHERE status IN (<states it may leave>)`) and changes the
+totals only if that UPDATE changed a row: a webhook delivered twice, a confirmation racing its
+webhook or a replayed job therefore count once.
+
+A popular request takes many donations at once, so counting one locks the request row last:
+the donation, its supporter row (`funding_supporters`, insert-or-ignore) and the author's
+notification are written first, then one UPDATE adds to the totals and flips `funded`, and the
+lock is held only from it to the commit. Refunds (rare) still lock the request first.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import delete as sql_delete
-from sqlalchemy import exists, func, or_, select, true
+from sqlalchemy import and_, case, delete, exists, func, or_, select, true
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -28,6 +33,7 @@ from peal.core.schemas import Cursor
 from peal.core.sql import NO_SYNC, insert_ignoring_duplicates, rowcount
 from peal.db import utcnow
 from peal.email.service import queue_email
+from peal.funding.ledger import CENT
 from peal.funding.models import FundingDonation, FundingRequest, FundingSupporter
 from peal.funding.schemas import (
     DEMO_CLIENT_SECRET,
@@ -76,20 +82,17 @@ async def donate(
 ) -> DonationResult:
     """Create a donation and its payment at the provider.
 
-    The development provider settles at once, in this transaction; with Stripe the donation
-    stays pending and the answer carries the `clientSecret`, and the webhook settles it. The
-    request row is not locked here: settling locks it last (see `settle_succeeded`), and money
-    that arrives after a concurrent cancel is refunded there, as a late Stripe payment is.
+    The development provider settles at once, in this transaction: everything is written
+    first without locking the request, and its totals last, by one guarded UPDATE that
+    refuses a request no longer active (the whole donation then rolls back). With Stripe the
+    donation stays pending and the answer carries the `clientSecret`; the webhook settles it.
     """
     provider = provider_for(settings)
     request, author = await get_request(session, request_id, donor)
     if request.author_id == donor.id:
         raise Forbidden("You cannot donate to your own request", code="own_request")
     if request.status != "active":
-        raise Conflict(
-            f"This request is {request.status} and no longer accepts donations",
-            code="request_not_active",
-        )
+        raise _not_active(request.status)
     donation = FundingDonation(
         id=uuid.uuid4(),
         funding_request_id=request.id,
@@ -100,8 +103,6 @@ async def donate(
         status="pending",
         provider=provider.name,
     )
-    session.add(donation)
-    await session.flush()
     payment = await provider.create_payment(
         donation_id=donation.id,
         request_id=request.id,
@@ -109,13 +110,13 @@ async def donate(
         description=f"PEAL donation to “{request.title}”",
     )
     donation.provider_payment_id = payment.id
+    session.add(donation)
     await session.flush()
     if payment.status == "succeeded":
-        await settle_succeeded(session, settings, donation.id, payment=payment, only_active=True)
-    else:
-        await apply_payment(session, settings, donation.id, payment)
-    if payment.status == "failed":
-        await session.refresh(donation)  # settle_failed wrote it with a bare UPDATE
+        await _count_success(session, settings, donation, payment, request=request, donor=donor)
+    elif payment.status == "failed":
+        await settle_failed(session, donation.id)
+        await session.refresh(donation)
     if provider.name == "development":
         client_secret: str | None = DEMO_CLIENT_SECRET
     else:
@@ -127,6 +128,12 @@ async def donate(
         provider=provider.name,
         client_secret=client_secret,
         payment_intent_id=payment.id if provider.name == "stripe" else None,
+    )
+
+
+def _not_active(status: str) -> Conflict:
+    return Conflict(
+        f"This request is {status} and no longer accepts donations", code="request_not_active"
     )
 
 
@@ -185,7 +192,8 @@ async def _lock_request_of(
     session: AsyncSession, donation_id: uuid.UUID
 ) -> tuple[FundingDonation, FundingRequest] | None:
     """The donation and its request, the request row locked (FOR UPDATE on PostgreSQL; SQLite
-    serialises writers): every settlement of one request happens one after the other."""
+    serialises writers): for the rare paths (refunds) that read the totals before changing
+    them. Counting a success never takes this lock: see `_count_success`."""
     request_id = await session.scalar(
         select(FundingDonation.funding_request_id).where(FundingDonation.id == donation_id)
     )
@@ -218,22 +226,12 @@ async def settle_succeeded(
     donation_id: uuid.UUID,
     *,
     payment: Payment | None = None,
-    only_active: bool = False,
 ) -> bool:
     """The payment went through: count it, once. Returns whether this call counted it.
 
-    `only_active`: refuse (Conflict) instead of counting when the request is no longer
-    active; for a payment settled in the donation's own request (development provider).
-    A payment settled later (webhook, confirmation) is always counted, and refunded if the
-    request was cancelled meanwhile.
-
     A failed donation may still succeed (the payer retried with another card); a succeeded
-    one is never counted again, a refunded one never revived.
-
-    The request row is touched last: the donation's own row, its supporter row and the news
-    are written first, then one UPDATE adds to the totals and locks the request until commit.
-    Concurrent donations to a popular request therefore wait on each other only for the end of
-    their transactions, not for all of them (issue 13 §4).
+    one is never counted again, a refunded one never revived. Money that arrives after the
+    request closed still counts (it was paid); a cancelled request gives it back.
     """
     donation = await session.scalar(
         select(FundingDonation)
@@ -242,6 +240,28 @@ async def settle_succeeded(
     )
     if donation is None:
         return False
+    return await _count_success(session, settings, donation, payment)
+
+
+async def _count_success(
+    session: AsyncSession,
+    settings: Settings,
+    donation: FundingDonation,
+    payment: Payment | None,
+    *,
+    request: FundingRequest | None = None,
+    donor: User | None = None,
+) -> bool:
+    """Count a succeeded payment into its request's totals, taking the request's row lock
+    last: the guarded `pending/failed → succeeded` UPDATE (a replay, or a confirmation racing
+    its webhook, counts once), the supporter row (insert-or-ignore: did a row go in?), the
+    author's notification, and only then one UPDATE of the request's counters that also flips
+    `active → funded`, so exactly one transaction sees the flip. The row lock is held from
+    that UPDATE to the commit.
+
+    With `request` (a donation made now, `donor` the payer) the request must still be active:
+    if it closed meanwhile the whole donation is refused (409) and rolls back.
+    """
     if not _amount_matches(donation, payment):
         log.error(
             "payment_amount_mismatch",
@@ -262,88 +282,132 @@ async def settle_succeeded(
     )
     if rowcount(moved) == 0:
         return False
-    for name, value in (("status", "succeeded"), ("succeeded_at", now), ("updated_at", now)):
-        set_committed_value(donation, name, value)  # what the UPDATE wrote, without a read
-    new_supporter = await _claim_supporter(session, donation)
-    request = await session.get(FundingRequest, donation.funding_request_id)
-    assert request is not None  # money rows are never deleted
-    # Not for money on its way back to the donor (the request was cancelled before).
-    mail = None
-    if request.status != "cancelled":
-        mail = await _notify_donation(session, request, donation)
-    request = await _add_to_totals(session, donation, new_supporter, only_active=only_active)
-    if not new_supporter and await _claim_supporter(session, donation):
-        # A refund removed this donor's row between our claim and our lock (it held the
-        # lock, so it is committed now): the donor is back, count her again.
-        await _bump_supporters(session, request, 1)
-    if mail is not None:
-        _email_donation(session, mail, request, donation)
-    if request.status == "active" and request.current_amount >= request.goal_amount:
-        await mark_funded_if_reached(session, request)
+    for field, value in (("status", "succeeded"), ("succeeded_at", now), ("updated_at", now)):
+        set_committed_value(donation, field, value)
+    new_supporter = await _add_supporter(session, donation)
+    donating = request is not None
+    email = None
+    if request is not None:
+        # Refused below (and rolled back) unless the request is still active: tell the author
+        # now, outside the lock.
+        email = await _notify_donation(session, request, donation)
+    counted = await _add_to_totals(session, donation, new_supporter, open_only=True)
+    if counted is None:
+        if request is not None:
+            status = await session.scalar(
+                select(FundingRequest.status).where(FundingRequest.id == request.id)
+            )
+            raise _not_active(status or "closed")
+        counted = await _add_to_totals(session, donation, new_supporter, open_only=False)
+        assert counted is not None  # money rows are never deleted
+    if not new_supporter and await _keep_supporter(session, donation):
+        counted = replace(counted, supporters_count=counted.supporters_count + 1)
+    if request is None:
+        request = await session.get(FundingRequest, donation.funding_request_id)
+        assert request is not None
+    for field in ("current_amount", "supporters_count", "status", "updated_at"):
+        set_committed_value(request, field, getattr(counted, field))
+    # Money is safe from here on: what follows only tells people about it (not about money
+    # that is on its way back to the donor).
+    if not donating and request.status != "cancelled":
+        email = await _notify_donation(session, request, donation)
+    if email is not None:
+        email.send(session, request)
+    if counted.flipped:
+        await _notify_funded(session, request)
     if request.status == "cancelled":
         # Paid after the request was cancelled (a payment already under way): give it back.
         await request_refunds(session, settings, request, [donation])
     return True
 
 
-async def _claim_supporter(session: AsyncSession, donation: FundingDonation) -> bool:
-    """Whether the donor is new to the request: her (request, donor) row goes in or was there.
-
-    Concurrent first donations by one donor race on the primary key: one inserts, the others
-    wait for it and then find the row, so she counts once. No lock on the request is needed.
-    """
+async def _add_supporter(session: AsyncSession, donation: FundingDonation) -> bool:
+    """Record the donor as a supporter of the request; True when she was not one yet."""
     inserted = await session.execute(
         insert_ignoring_duplicates(session, FundingSupporter).values(
             funding_request_id=donation.funding_request_id, donor_id=donation.donor_id
         )
     )
-    return rowcount(inserted) > 0
+    return rowcount(inserted) == 1
+
+
+async def _keep_supporter(session: AsyncSession, donation: FundingDonation) -> bool:
+    """A returning donor found her supporter row before taking the lock; a refund of her
+    earlier money, committed while this donation waited for the lock, may have removed it
+    since (that refund could not see this donation). Now that this transaction holds the
+    request's lock, put the row back and count her again. True when it did."""
+    still = await session.scalar(
+        select(
+            exists().where(
+                FundingSupporter.funding_request_id == donation.funding_request_id,
+                FundingSupporter.donor_id == donation.donor_id,
+            )
+        )
+    )
+    if still:
+        return False
+    await _add_supporter(session, donation)
+    await session.execute(
+        sql_update(FundingRequest)
+        .where(FundingRequest.id == donation.funding_request_id)
+        .values(supporters_count=FundingRequest.supporters_count + 1),
+        execution_options=NO_SYNC,
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class Totals:
+    current_amount: Decimal
+    supporters_count: int
+    status: str
+    updated_at: datetime
+    flipped: bool
 
 
 async def _add_to_totals(
-    session: AsyncSession, donation: FundingDonation, new_supporter: bool, *, only_active: bool
-) -> FundingRequest:
-    """The one statement that changes the request's totals (and locks its row until commit).
-
-    With `only_active` (a donation settled in its own request) it adds nothing to a request
-    that is no longer active, and the donation is refused: the same answer as before the
-    lock was taken last, so no money arrives after `funded` flipped."""
-    conditions = [FundingRequest.id == donation.funding_request_id]
-    if only_active:
-        conditions.append(FundingRequest.status == "active")
-    request = await session.scalar(
-        sql_update(FundingRequest)
-        .where(*conditions)
-        .values(
-            # ROUND: exact on PostgreSQL's NUMERIC; on SQLite (REAL storage) it snaps every
-            # total back to whole cents so float error never accumulates.
-            current_amount=func.round(FundingRequest.current_amount + donation.amount, 2),
-            supporters_count=FundingRequest.supporters_count + (1 if new_supporter else 0),
-            updated_at=utcnow(),
+    session: AsyncSession, donation: FundingDonation, new_supporter: bool, *, open_only: bool
+) -> Totals | None:
+    """The one statement that takes the request's row lock: add the money and the supporter,
+    and flip `active → funded` when the goal is reached. With `open_only` it changes only an
+    active request within its deadline (None otherwise); the flip is only ever seen by a
+    statement that found the request active, so by exactly one transaction."""
+    # ROUND: exact on PostgreSQL's NUMERIC; on SQLite (REAL storage) it snaps every total back
+    # to whole cents so float error never accumulates.
+    total = func.round(FundingRequest.current_amount + donation.amount, 2)
+    open_now = and_(FundingRequest.status == "active", FundingRequest.deadline >= today())
+    reached = and_(open_now, total >= FundingRequest.goal_amount)
+    statement = sql_update(FundingRequest).where(FundingRequest.id == donation.funding_request_id)
+    if open_only:
+        statement = statement.where(open_now)
+    row = (
+        await session.execute(
+            statement.values(
+                current_amount=total,
+                supporters_count=FundingRequest.supporters_count + (1 if new_supporter else 0),
+                status=case((reached, "funded"), else_=FundingRequest.status),
+                updated_at=utcnow(),
+            ).returning(
+                FundingRequest.current_amount,
+                FundingRequest.supporters_count,
+                FundingRequest.status,
+                FundingRequest.updated_at,
+            ),
+            execution_options=NO_SYNC,
         )
-        .returning(FundingRequest)
-        .execution_options(populate_existing=True, synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    current_amount, supporters_count, status, updated_at = row
+    return Totals(
+        current_amount=Decimal(str(current_amount)).quantize(CENT),
+        supporters_count=supporters_count,
+        status=status,
+        updated_at=updated_at,
+        # Only a statement that found the request active can have flipped it; one that did
+        # not (`open_only` off) never flips, its CASE requiring an active request.
+        flipped=open_only and status == "funded",
     )
-    if request is None:
-        # Only with `only_active` (money rows are never deleted): the transaction rolls back.
-        status = await session.scalar(
-            select(FundingRequest.status).where(FundingRequest.id == donation.funding_request_id)
-        )
-        raise Conflict(
-            f"This request is {status} and no longer accepts donations",
-            code="request_not_active",
-        )
-    return request
-
-
-async def _bump_supporters(session: AsyncSession, request: FundingRequest, delta: int) -> None:
-    await session.execute(
-        sql_update(FundingRequest)
-        .where(FundingRequest.id == request.id)
-        .values(supporters_count=FundingRequest.supporters_count + delta),
-        execution_options=NO_SYNC,
-    )
-    await session.refresh(request)
 
 
 async def settle_failed(session: AsyncSession, donation_id: uuid.UUID) -> bool:
@@ -391,31 +455,33 @@ async def settle_refunded(
             execution_options=NO_SYNC,
         )
         return rowcount(closed) > 0
-    # Under the request's lock, so no donation of this donor can add to the totals meanwhile
-    # (a donation that claimed the row before re-checks it once it holds the lock).
-    await session.execute(
-        sql_delete(FundingSupporter).where(
-            FundingSupporter.funding_request_id == request.id,
-            FundingSupporter.donor_id == donation.donor_id,
-            ~exists().where(
+    # Her last money in the request gone: she is no longer a supporter. (Under the request's
+    # lock; a donation of hers counted meanwhile puts the row back: `_keep_supporter`.)
+    still_in = await session.scalar(
+        select(
+            exists().where(
                 FundingDonation.funding_request_id == request.id,
                 FundingDonation.donor_id == donation.donor_id,
                 FundingDonation.status == "succeeded",
-            ),
+            )
         )
     )
-    donors = (
-        select(func.count())
-        .select_from(FundingSupporter)
-        .where(FundingSupporter.funding_request_id == request.id)
-        .scalar_subquery()
-    )
+    left = 0
+    if not still_in:
+        removed = await session.execute(
+            delete(FundingSupporter).where(
+                FundingSupporter.funding_request_id == request.id,
+                FundingSupporter.donor_id == donation.donor_id,
+            ),
+            execution_options=NO_SYNC,
+        )
+        left = rowcount(removed)
     await session.execute(
         sql_update(FundingRequest)
         .where(FundingRequest.id == request.id)
         .values(
             current_amount=func.round(FundingRequest.current_amount - donation.amount, 2),
-            supporters_count=donors,
+            supporters_count=FundingRequest.supporters_count - left,
             updated_at=now,
         ),
         execution_options=NO_SYNC,
@@ -458,19 +524,28 @@ async def mark_funded_if_reached(session: AsyncSession, request: FundingRequest)
 
 
 @dataclass(frozen=True)
-class _DonationMail:
-    author: User
-    language: str | None
-    donor: User | None
+class DonationEmail:
+    """The author's email about a donation, ready but for the request's new total."""
+
+    to: str
+    language: str
+    context: dict[str, Any]
+
+    def send(self, session: AsyncSession, request: FundingRequest) -> None:
+        queue_email(
+            session,
+            to=self.to,
+            template="donation_received",
+            language=self.language,
+            context={**self.context, "current_amount": money_text(request.current_amount)},
+        )
 
 
 async def _notify_donation(
     session: AsyncSession, request: FundingRequest, donation: FundingDonation
-) -> _DonationMail | None:
-    """Tell the author. An anonymous donor is never named, in the notification or the email.
-
-    Runs before the totals change (outside the request's lock); the email, which quotes the
-    new total, is queued after it from what this returns."""
+) -> DonationEmail | None:
+    """Tell the author (the notification now; the email to `send` once the total is known).
+    An anonymous donor is never named, in the notification or the email."""
     donor = None if donation.is_anonymous else await session.get(User, donation.donor_id)
     who = donor.name if donor is not None else "An anonymous supporter"
     data: dict[str, Any] = {
@@ -493,34 +568,31 @@ async def _notify_donation(
     )
     if stored is None:
         return None
+    return await _donation_email(session, request, donation, donor)
+
+
+async def _donation_email(
+    session: AsyncSession,
+    request: FundingRequest,
+    donation: FundingDonation,
+    donor: User | None,
+) -> DonationEmail | None:
     author = await session.get(User, request.author_id)
     if author is None or not author.is_active or not author.email_verified:
         return None  # an unverified address may not be its owner's: never mail it money news
     preferences = await get_settings_for(session, author.id)
     if not preferences.email_notifications:
         return None
-    return _DonationMail(author, preferences.language, donor)
-
-
-def _email_donation(
-    session: AsyncSession,
-    mail: _DonationMail,
-    request: FundingRequest,
-    donation: FundingDonation,
-) -> None:
-    queue_email(
-        session,
-        to=mail.author.email,
-        template="donation_received",
-        language=mail.language,
+    return DonationEmail(
+        to=author.email,
+        language=preferences.language,
         context={
-            "name": mail.author.name,
+            "name": author.name,
             "request_title": request.title,
             "request_id": str(request.id),
             "amount": money_text(donation.amount),
-            "donor_name": mail.donor.name if mail.donor is not None else None,
+            "donor_name": donor.name if donor is not None else None,
             "message": donation.message,
-            "current_amount": money_text(request.current_amount),
             "goal_amount": money_text(request.goal_amount),
         },
     )

@@ -102,16 +102,16 @@ class FundingDonation(UUIDPrimaryKey, Timestamps, Base):
 
 
 class FundingSupporter(Base):
-    """One row per (request, donor) whose money is in the request now: `supporters_count` is
-    the number of these rows. A donation claims its donor's row with INSERT ... ON CONFLICT DO
-    NOTHING before it locks the request, so "is this donor new?" needs no lock and no scan of
-    the donations; a refund that leaves a donor with no succeeded donation removes the row."""
+    """A donor with money in a request: one row per (request, donor), kept exactly while she
+    has a succeeded donation to it. A donation inserts it ignoring duplicates, and whether a row
+    went in says whether `supporters_count` grows: no lock on the request row is needed to know.
+    """
 
     __tablename__ = "funding_supporters"
 
     funding_request_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("funding_requests.id", ondelete="RESTRICT"), primary_key=True
+        ForeignKey("funding_requests.id", ondelete="CASCADE"), primary_key=True
     )
     donor_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )

@@ -182,16 +182,13 @@ async def mark_read(
     return ReadOut(conversation_id=conversation_id, unread_count=0, updated=updated)
 
 
-@router.post(
-    "/{conversation_id}/accept",
+@with_alias(
+    router,
+    aliases,
+    "POST",
+    "/{conversationId}/accept",
     response_model=ConversationEnvelope,
     summary="Accept a message request",
-    responses=error_responses(404, 409),
-)
-@aliases.post(
-    "/{conversation_id}/accept",
-    response_model=ConversationEnvelope,
-    summary="Accept a message request (alias)",
     responses=error_responses(404, 409),
 )
 async def accept_request(
@@ -204,16 +201,13 @@ async def accept_request(
     return ConversationEnvelope(conversation=out)
 
 
-@router.post(
-    "/{conversation_id}/decline",
+@with_alias(
+    router,
+    aliases,
+    "POST",
+    "/{conversationId}/decline",
     response_model=ConversationEnvelope,
     summary="Decline a message request",
-    responses=error_responses(404, 409),
-)
-@aliases.post(
-    "/{conversation_id}/decline",
-    response_model=ConversationEnvelope,
-    summary="Decline a message request (alias)",
     responses=error_responses(404, 409),
 )
 async def decline_request(
