@@ -131,6 +131,36 @@ async def test_a_message_request_reaches_its_recipient_only_once_accepted(
     assert a.pending("message_received") == []
 
 
+async def test_typing_in_a_message_request_reaches_nobody_until_accepted(
+    http: httpx.AsyncClient, connect: Connect, make_user: Callable[..., Any]
+) -> None:
+    amara: AuthedUser = await make_user("woman", message_privacy="following")
+    sofia: AuthedUser = await make_user("sponsor")
+    a = await connect(amara)
+    s = await connect(sofia)
+    cid = await _conversation(http, sofia, amara)
+    first = await http.post(
+        f"/api/conversations/{cid}/messages", json={"content": "may I?"}, headers=sofia.headers
+    )
+    assert first.status_code == 201
+    assert (await a.call("join_conversation", cid))["ok"] is True
+    assert (await s.call("join_conversation", cid))["ok"] is True
+
+    # The sender's typing doesn't reach her, and hers doesn't tell the sender she opened it.
+    assert await s.call("typing", {"conversationId": cid, "isTyping": True}) == {"ok": True}
+    assert await a.call("typing", {"conversationId": cid, "isTyping": True}) == {"ok": True}
+    accepted = await http.post(f"/api/conversations/{cid}/accept", headers=amara.headers)
+    assert accepted.status_code == 200
+
+    # Accepted: typing flows both ways, on the sockets that joined while it was a request.
+    await s.call("typing", {"conversationId": cid, "isTyping": False})
+    assert (await a.next("user_typing"))["isTyping"] is False
+    await a.call("typing", {"conversationId": cid, "isTyping": False})
+    assert (await s.next("user_typing"))["userId"] == str(amara.id)
+    assert a.pending("user_typing") == []
+    assert s.pending("user_typing") == []
+
+
 async def test_a_rest_message_reaches_both_participants(
     http: httpx.AsyncClient, connect: Connect, woman: AuthedUser, sponsor: AuthedUser
 ) -> None:

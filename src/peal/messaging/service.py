@@ -213,6 +213,22 @@ async def participant_ids(
     return ids
 
 
+async def live_peers(
+    session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[list[uuid.UUID], bool]:
+    """The participants that `user_id`'s live signals (typing) may reach, and whether the
+    conversation is a message request not yet accepted. A request's signals reach nobody until
+    it is accepted: the recipient must not learn someone is writing to her, and the sender must
+    not learn she opened it (declining tells nobody). NotFound for a non-participant."""
+    members = await participant_ids(session, conversation_id, user_id)
+    state = await session.scalar(
+        select(Conversation.request_status).where(Conversation.id == conversation_id)
+    )
+    if state in (REQUEST_PENDING, REQUEST_DECLINED):
+        return [], True
+    return [member for member in members if member != user_id], False
+
+
 def visible_messages(viewer: User) -> ColumnElement[bool]:
     """Messages a participant sees: a removed (or auto-hidden) one is gone for everyone but
     admins, its sender included."""

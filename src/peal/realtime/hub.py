@@ -30,7 +30,7 @@ from peal.core.errors import AppError, NotFound
 from peal.core.realtime import get_sink
 from peal.core.security import AccessTokens
 from peal.db import Database
-from peal.messaging.service import participant_ids
+from peal.messaging.service import live_peers
 
 log = structlog.get_logger("peal.realtime")
 
@@ -78,6 +78,9 @@ class SocketState:
     bucket: TokenBucket = field(default_factory=TokenBucket)
     # Joined conversation id -> the other participants (typing goes to them only).
     joined: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    # Joined conversations that were message requests not yet accepted: checked again on
+    # each typing event until accepted (their typing reaches nobody meanwhile).
+    requests: set[uuid.UUID] = field(default_factory=set)
 
 
 def _error(code: str, message: str) -> dict[str, str]:
@@ -324,19 +327,29 @@ class RealtimeHub:
         if conversation_id is None:
             return await self._refuse(sid, "invalid_conversation", "A conversation id is required")
         try:
-            async with self.db.sessionmaker() as session:
-                members = await participant_ids(session, conversation_id, state.user_id)
+            peers = await self._live_peers(conversation_id, state)
         except NotFound:
             return await self._refuse(sid, "conversation_not_found", "Conversation not found")
-        state.joined[conversation_id] = [m for m in members if m != state.user_id]
+        state.joined[conversation_id] = peers
         await self.sio.enter_room(sid, conversation_room(conversation_id))
         return {"ok": True, "conversationId": str(conversation_id)}
+
+    async def _live_peers(self, conversation_id: uuid.UUID, state: SocketState) -> list[uuid.UUID]:
+        async with self.db.sessionmaker() as session:
+            peers, is_request = await live_peers(session, conversation_id, state.user_id)
+        if is_request:
+            state.requests.add(conversation_id)
+        else:
+            state.requests.discard(conversation_id)
+        return peers
 
     async def on_leave_conversation(self, sid: str, data: Any = None) -> dict[str, Any]:
         state = await self._admit(sid)
         if not isinstance(state, SocketState):
             return state
         conversation_id = _conversation_id(data)
+        if conversation_id is not None:
+            state.requests.discard(conversation_id)
         if conversation_id is not None and state.joined.pop(conversation_id, None) is not None:
             await self.sio.leave_room(sid, conversation_room(conversation_id))
         return {"ok": True}
@@ -350,6 +363,12 @@ class RealtimeHub:
         others = state.joined.get(conversation_id) if conversation_id is not None else None
         if conversation_id is None or others is None:
             return await self._refuse(sid, "not_joined", "Join the conversation first")
+        if conversation_id in state.requests:
+            try:
+                others = await self._live_peers(conversation_id, state)
+            except NotFound:
+                others = []
+            state.joined[conversation_id] = others
         is_typing = bool(data.get("isTyping", True)) if isinstance(data, dict) else True
         await self.emit_to_users(
             "user_typing",
