@@ -475,12 +475,7 @@ async def send_message(
     if conversation is not None and conversation.request_status != REQUEST_ACCEPTED:
         # Locked until accepted (a state it never leaves): two first messages at once cannot
         # both open a request (and notify twice), nor a send slip past a decline.
-        conversation = await session.scalar(
-            select(Conversation)
-            .where(Conversation.id == conversation_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        conversation = await _locked_conversation(session, conversation_id)
     if conversation is None:
         raise conversation_not_found()
     refused: uuid.UUID | None = None
@@ -614,18 +609,25 @@ def not_a_request() -> Conflict:
     return Conflict("This conversation is not a message request to you", code="not_a_request")
 
 
+async def _locked_conversation(
+    session: AsyncSession, conversation_id: uuid.UUID
+) -> Conversation | None:
+    """The conversation row, locked until commit and read afresh (not from the identity map)."""
+    return await session.scalar(
+        select(Conversation)
+        .where(Conversation.id == conversation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 async def _request_for(
     session: AsyncSession, user: User, conversation_id: uuid.UUID
 ) -> tuple[Conversation, ConversationParticipant]:
     """The conversation, locked, if `user` is in it (404 otherwise) and it was a request to
     her (409 `not_a_request` otherwise: its sender, or an ordinary conversation)."""
     mine = await _my_participation(session, conversation_id, user.id)
-    conversation = await session.scalar(
-        select(Conversation)
-        .where(Conversation.id == conversation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    conversation = await _locked_conversation(session, conversation_id)
     if conversation is None:
         raise conversation_not_found()
     if conversation.requested_of != user.id or conversation.request_status is None:
