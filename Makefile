@@ -66,11 +66,17 @@ fuzz: $(VENV)/.installed-dev
 fuzz-ci: $(VENV)/.installed-dev
 	$(BIN)/python scripts/fuzz.py --max-examples 5 --seed 1 $(FUZZ_DB) $(FUZZ_ARGS)
 
+# pytest-xdist workers (`make test-sqlite PYTEST_WORKERS=0` runs in one process). Each worker has
+# its own SQLite files and its own PostgreSQL database (`<db>_gw0`, ... created next to
+# PEAL_TEST_DATABASE_URL's); see tests/conftest.py.
+PYTEST_WORKERS ?= 2
+PYTEST_N = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS),-p no:xdist)
+
 test-sqlite: $(VENV)/.installed-dev
-	PEAL_TEST_TARGET=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+	PEAL_TEST_TARGET=sqlite $(BIN)/pytest $(PYTEST_N) $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.installed-dev
-	PEAL_TEST_TARGET=postgres $(BIN)/pytest $(PYTEST_ARGS)
+	PEAL_TEST_TARGET=postgres $(BIN)/pytest $(PYTEST_N) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ httpx, clean tables after every test, user factories, and a SQL statement counte
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
@@ -19,10 +20,49 @@ from pathlib import Path
 from typing import Any
 
 TARGET = os.environ.get("PEAL_TEST_TARGET", "sqlite")
-_TMP = Path(tempfile.mkdtemp(prefix="peal-tests-"))
+# Under pytest-xdist each worker process ("gw0", "gw1", ...) has its own SQLite files (its own
+# temporary directory) and its own PostgreSQL database next to the given one (see below).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_TMP = Path(tempfile.mkdtemp(prefix=f"peal-tests-{WORKER}-" if WORKER else "peal-tests-"))
+
+
+def worker_database_url(url: str, worker: str) -> str:
+    """`<db>_<worker>` on the same server as `url`, created on first use (CI creates only the
+    given database). Every test key in Redis already carries its own random prefix or queue
+    name, so the workers share the given Redis."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(
+            user=parsed.username,
+            password=parsed.password,
+            host=parsed.host,
+            port=parsed.port or 5432,
+            database=parsed.database,
+        )
+        try:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if not exists:
+                # template0: never connected to, so workers may create theirs at once.
+                with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                    await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
 
 if TARGET == "postgres":
     DATABASE_URL = os.environ["PEAL_TEST_DATABASE_URL"]
+    if WORKER:
+        DATABASE_URL = worker_database_url(DATABASE_URL, WORKER)
     REDIS_URL: str | None = os.environ["PEAL_TEST_REDIS_URL"]
 else:
     DATABASE_URL = f"sqlite+aiosqlite:///{_TMP / 'test.db'}"

@@ -27,6 +27,7 @@ from peal.settings.models import UserSettings
 from peal.users.models import User
 from tests.auth.conftest import STRONG_PASSWORD, Sql, bearer, link_token, new_email
 from tests.conftest import Mailbox
+from tests.helpers import ok
 
 CLIENT_ID = "1234567890-peal.apps.googleusercontent.com"
 ISSUER = "https://accounts.google.com"
@@ -289,7 +290,7 @@ async def test_an_account_without_a_password_fails_password_login_like_a_wrong_p
         assert login.json() == unknown.json()
 
     # Forgot-password lets her choose one.
-    await client.post("/api/auth/forgot-password", json={"email": email})
+    await ok(client.post("/api/auth/forgot-password", json={"email": email}))
     await mailbox.wait()
     token = link_token(mailbox.to(email)[-1], "reset-password")
     reset = await client.post(

@@ -18,6 +18,7 @@ from peal.main import create_app
 from tests.auth.conftest import Sql, bearer
 from tests.auth.test_refresh_logout import age_rotations
 from tests.auth.test_session_epoch import login, me_status, postgres_only, refresh
+from tests.helpers import ok
 
 
 async def _family_of(sql: Sql, token: str) -> Any:
@@ -64,7 +65,7 @@ async def test_a_revoked_token_gets_no_grace(
 ) -> None:
     user = await make_user()
     first = await login(client, user)
-    await client.post("/api/auth/logout", json={"refreshToken": first["refreshToken"]})
+    await ok(client.post("/api/auth/logout", json={"refreshToken": first["refreshToken"]}))
 
     assert (await refresh(client, first["refreshToken"])).status_code == 401
 

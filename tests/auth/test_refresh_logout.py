@@ -16,6 +16,7 @@ from peal.auth.models import RefreshToken
 from peal.core.security import hash_token
 from peal.db import utcnow
 from tests.auth.conftest import Register, Sql, bearer
+from tests.helpers import ok
 
 
 async def _login(client: httpx.AsyncClient, user: Any) -> dict[str, Any]:
@@ -197,7 +198,7 @@ async def test_logout_ends_only_that_sign_in(
     phone = await _login(client, user)
     laptop = await _login(client, user)
 
-    await client.post("/api/auth/logout", json={"refreshToken": phone["refreshToken"]})
+    await ok(client.post("/api/auth/logout", json={"refreshToken": phone["refreshToken"]}))
 
     assert (await _refresh(client, phone["refreshToken"])).status_code == 401
     assert (await _refresh(client, laptop["refreshToken"])).status_code == 200
@@ -220,7 +221,7 @@ async def test_logout_always_answers_204(
 ) -> None:
     user = await make_user()
     revoked = (await _login(client, user))["refreshToken"]
-    await client.post("/api/auth/logout", json={"refreshToken": revoked})
+    await ok(client.post("/api/auth/logout", json={"refreshToken": revoked}))
     expired = (await _login(client, user))["refreshToken"]
     await sql.run(
         update(RefreshToken)

@@ -18,6 +18,7 @@ from peal.notifications.models import Notification
 from peal.users.models import User
 from tests import conftest
 from tests.conftest import AuthedUser, QueryCounter
+from tests.helpers import ok
 
 EVENT_FIELDS = {
     "id", "hostId", "host", "title", "description", "coverImage", "eventDate", "endDate",
@@ -374,7 +375,7 @@ async def test_a_full_event_refuses_more_registrations(
     # Those already registered still get their idempotent answer.
     assert (await register(client, event["id"], first)).status_code == 200
 
-    await client.delete(f"/api/events/{event['id']}/register", headers=second.headers)
+    await ok(client.delete(f"/api/events/{event['id']}/register", headers=second.headers))
     assert (await register(client, event["id"], third)).json()["attendeeCount"] == 2
     assert (await fetch_event(client, event["id"]))["attendeeCount"] == 2
 
@@ -383,8 +384,10 @@ async def test_cancelled_and_past_events_refuse_registrations(
     app: FastAPI, client: httpx.AsyncClient, woman: AuthedUser, sponsor: AuthedUser
 ) -> None:
     cancelled = await create_event(client, woman)
-    await client.put(
-        f"/api/events/{cancelled['id']}", json={"status": "cancelled"}, headers=woman.headers
+    await ok(
+        client.put(
+            f"/api/events/{cancelled['id']}", json={"status": "cancelled"}, headers=woman.headers
+        )
     )
     response = await register(client, cancelled["id"], sponsor)
     assert response.status_code == 409

@@ -29,6 +29,7 @@ from tests.funding.helpers import (
     today,
     update_request_row,
 )
+from tests.helpers import ok
 
 
 async def _ledger(app: FastAPI) -> list[Any]:
@@ -120,7 +121,7 @@ async def test_only_active_requests_take_donations(
     client: httpx.AsyncClient, woman: AuthedUser, sponsor: AuthedUser, app: FastAPI
 ) -> None:
     cancelled = await create_request(client, woman)
-    await client.post(f"/api/requests/{cancelled['id']}/cancel", headers=woman.headers)
+    await ok(client.post(f"/api/requests/{cancelled['id']}/cancel", headers=woman.headers))
     funded = await create_request(client, woman, goalAmount=100)
     await donate(client, sponsor, funded["id"], 100)
     expired = await create_request(client, woman)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import AuthedUser, QueryCounter
+from tests.helpers import ok
 
 GOAL_FIELDS = {
     "id", "userId", "title", "description", "category", "targetDate", "status", "progress",
@@ -164,7 +165,9 @@ async def test_list_is_own_newest_first_and_filters_by_status(
     first = await create_goal(client, woman, title="First")
     second = await create_goal(client, woman, title="Second")
     await create_goal(client, sponsor, title="Not hers")
-    await client.put(f"/api/goals/{first['id']}", json={"status": "on_hold"}, headers=woman.headers)
+    await ok(
+        client.put(f"/api/goals/{first['id']}", json={"status": "on_hold"}, headers=woman.headers)
+    )
 
     response = await client.get("/api/goals", headers=woman.headers)
     assert response.status_code == 200
@@ -377,7 +380,7 @@ async def test_progress_math_and_auto_completion(
         await client.delete(f"/api/goals/{goal_id}/milestones/{two}", headers=woman.headers)
     ).status_code == 204
     assert (await fetch_goal(client, woman, goal_id))["progress"] == 67
-    await client.delete(f"/api/goals/{goal_id}/milestones/{four['id']}", headers=woman.headers)
+    await ok(client.delete(f"/api/goals/{goal_id}/milestones/{four['id']}", headers=woman.headers))
     state = await fetch_goal(client, woman, goal_id)
     assert state["progress"] == 100
     assert state["status"] == "completed"
@@ -388,7 +391,9 @@ async def test_completing_all_milestones_completes_an_on_hold_goal(
     client: httpx.AsyncClient, woman: AuthedUser
 ) -> None:
     goal = await create_goal(client, woman, milestones=[{"title": "Only"}])
-    await client.put(f"/api/goals/{goal['id']}", json={"status": "on_hold"}, headers=woman.headers)
+    await ok(
+        client.put(f"/api/goals/{goal['id']}", json={"status": "on_hold"}, headers=woman.headers)
+    )
     await set_milestone(client, woman, goal["id"], goal["milestones"][0]["id"], completed=True)
     state = await fetch_goal(client, woman, goal["id"])
     assert (state["status"], state["progress"]) == ("completed", 100)
@@ -456,16 +461,20 @@ async def test_stats_are_exact(
     yesterday = (_today() - timedelta(days=1)).isoformat()
     tomorrow = (_today() + timedelta(days=1)).isoformat()
     overdue = await create_goal(client, woman, category="business", targetDate=yesterday)
-    await client.put(f"/api/goals/{overdue['id']}", json={"progress": 10}, headers=woman.headers)
+    await ok(
+        client.put(f"/api/goals/{overdue['id']}", json={"progress": 10}, headers=woman.headers)
+    )
     held = await create_goal(client, woman, category="business", targetDate=yesterday)
-    await client.put(
-        f"/api/goals/{held['id']}",
-        json={"status": "on_hold", "progress": 20},
-        headers=woman.headers,
+    await ok(
+        client.put(
+            f"/api/goals/{held['id']}",
+            json={"status": "on_hold", "progress": 20},
+            headers=woman.headers,
+        )
     )
     done = await create_goal(client, woman, category="health", targetDate=yesterday)
-    await client.put(
-        f"/api/goals/{done['id']}", json={"status": "completed"}, headers=woman.headers
+    await ok(
+        client.put(f"/api/goals/{done['id']}", json={"status": "completed"}, headers=woman.headers)
     )
     await create_goal(client, woman, category="career", targetDate=tomorrow)
     await create_goal(client, woman, category="career")
@@ -499,8 +508,10 @@ async def test_stats_average_is_rounded_to_one_decimal(
 ) -> None:
     for progress in (10, 20, 35):
         goal = await create_goal(client, woman)
-        await client.put(
-            f"/api/goals/{goal['id']}", json={"progress": progress}, headers=woman.headers
+        await ok(
+            client.put(
+                f"/api/goals/{goal['id']}", json={"progress": progress}, headers=woman.headers
+            )
         )
     stats = (await client.get("/api/goals/stats/summary", headers=woman.headers)).json()["stats"]
     assert stats["averageProgress"] == 21.7  # 65 / 3 = 21.666...

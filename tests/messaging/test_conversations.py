@@ -17,6 +17,7 @@ from peal.db import utcnow
 from peal.settings.models import UserSettings
 from peal.users.models import User
 from tests.conftest import AuthedUser, QueryCounter
+from tests.helpers import ok
 from tests.messaging.conftest import Send, Start
 
 URL = "/api/conversations"
@@ -280,7 +281,7 @@ async def test_reading_marks_only_what_others_sent(
     await send(woman, conversation["id"], "mine")
     await send(sponsor, conversation["id"], "theirs")
 
-    await client.put(f"{URL}/{conversation['id']}/read", headers=woman.headers)
+    await ok(client.put(f"{URL}/{conversation['id']}/read", headers=woman.headers))
 
     page = (await client.get(f"{URL}/{conversation['id']}/messages", headers=woman.headers)).json()
     assert {m["content"]: m["isRead"] for m in page["data"]} == {"mine": False, "theirs": True}
@@ -460,7 +461,7 @@ async def test_an_offline_recipient_gets_one_notification_until_they_read(
     }
     assert await _notifications(client, sponsor) == []
 
-    await client.put(f"{URL}/{conversation['id']}/read", headers=woman.headers)
+    await ok(client.put(f"{URL}/{conversation['id']}/read", headers=woman.headers))
     await send(sponsor, conversation["id"], "after reading")
 
     assert len(await _notifications(client, woman)) == 2

@@ -31,6 +31,7 @@ from tests.funding.helpers import (
     get_request,
     notifications_of,
 )
+from tests.helpers import ok
 from tests.payments.fake_stripe import FakeStripe, charge_refunded, event, sign
 
 
@@ -257,8 +258,12 @@ async def test_confirmation_asks_stripe_and_counts_once(
     assert confirmed.json()["message"]
     assert confirmed.json()["request"]["currentAmount"] == 40
     # Confirmed again, then the webhook arrives: still counted once.
-    await client.post(
-        "/api/payments/confirm-donation", json={"donationId": donation_id}, headers=sponsor.headers
+    await ok(
+        client.post(
+            "/api/payments/confirm-donation",
+            json={"donationId": donation_id},
+            headers=sponsor.headers,
+        )
     )
     await send(client, event("payment_intent.succeeded", paid))
     detail = await get_request(client, request["id"])
@@ -379,7 +384,7 @@ async def test_a_payment_completed_during_cancellation_is_refunded(
     result = await pending_donation(client, sponsor, request["id"], 15)
     paid = stripe.pay(result["paymentIntentId"])  # the webhook is still on its way
     stripe.refund_status = "succeeded"
-    await client.post(f"/api/requests/{request['id']}/cancel", headers=woman.headers)
+    await ok(client.post(f"/api/requests/{request['id']}/cancel", headers=woman.headers))
     await wait_for_jobs()
     # The cancel job found it paid: counted, then refunded (Stripe said the refund succeeded).
     rows = await donation_rows(app, request["id"])

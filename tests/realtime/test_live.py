@@ -26,6 +26,7 @@ from peal.db import utcnow
 from peal.users.models import User
 from tests.auth.conftest import link_token
 from tests.conftest import AuthedUser, Mailbox
+from tests.helpers import ok
 from tests.realtime.conftest import EVENT_WAIT, Connect
 
 pytestmark = pytest.mark.timeout(180)
@@ -349,7 +350,7 @@ async def test_a_password_reset_disconnects_the_sockets(
     http: httpx.AsyncClient, connect: Connect, woman: AuthedUser, mailbox: Mailbox
 ) -> None:
     a = await connect(woman)
-    await http.post("/api/auth/forgot-password", json={"email": woman.email})
+    await ok(http.post("/api/auth/forgot-password", json={"email": woman.email}))
     await mailbox.wait()
     token = link_token(mailbox.to(woman.email)[-1], "reset-password")
 

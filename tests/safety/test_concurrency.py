@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from peal.users.models import DataExport, User, UserBlock, UserFollow
 from tests.conftest import TARGET
+from tests.helpers import ok
 from tests.uploads.helpers import drain_jobs
 
 pytestmark = pytest.mark.skipif(
@@ -36,7 +37,7 @@ async def test_block_racing_follows_leaves_counters_exact(
     client: httpx.AsyncClient, app: FastAPI, woman: Any, make_user: Any
 ) -> None:
     other = await make_user()
-    await client.post(f"/api/users/{woman.id}/follow", headers=other.headers)
+    await ok(client.post(f"/api/users/{woman.id}/follow", headers=other.headers))
     responses = await asyncio.gather(
         client.post(f"/api/users/{other.id}/block", headers=woman.headers),
         *(client.post(f"/api/users/{woman.id}/follow", headers=other.headers) for _ in range(3)),

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from peal.settings.models import UserSettings
 from peal.settings.service import get_settings_for, get_settings_for_many
 from tests.conftest import AuthedUser
+from tests.helpers import ok
 
 DEFAULTS = {
     "emailNotifications": True,
@@ -280,7 +281,9 @@ async def test_notifications_route_sets_several_at_once(
 async def test_service_reads_for_other_domains(
     app: FastAPI, client: httpx.AsyncClient, woman: AuthedUser, sponsor: AuthedUser
 ) -> None:
-    await client.patch("/api/settings", headers=woman.headers, json={"pushNotifications": False})
+    await ok(
+        client.patch("/api/settings", headers=woman.headers, json={"pushNotifications": False})
+    )
     stranger = uuid.uuid4()
     async with app.state.db.sessionmaker() as session:
         many = await get_settings_for_many(session, [woman.id, sponsor.id, stranger, woman.id])

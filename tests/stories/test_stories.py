@@ -21,6 +21,7 @@ from tests.funding.helpers import (
     notifications_of,
     upload_image,
 )
+from tests.helpers import ok
 
 
 def story_body(**fields: Any) -> dict[str, Any]:
@@ -188,22 +189,24 @@ async def test_featured_story_rules(
     missing = await client.get("/api/stories/featured")
     assert missing.status_code == 404
     old = await create_story(client, woman, title="Old but loved")
-    await client.post(f"/api/stories/{old['id']}/celebrate", headers=sponsor.headers)
-    await client.post(f"/api/stories/{old['id']}/celebrate", headers=admin.headers)
+    await ok(client.post(f"/api/stories/{old['id']}/celebrate", headers=sponsor.headers))
+    await ok(client.post(f"/api/stories/{old['id']}/celebrate", headers=admin.headers))
     await set_story(app, old["id"], created_at=utcnow() - timedelta(days=90))
     quiet = await create_story(client, woman, title="Recent and quiet")
     loved = await create_story(client, woman, title="Recent and loved")
-    await client.post(f"/api/stories/{loved['id']}/celebrate", headers=sponsor.headers)
+    await ok(client.post(f"/api/stories/{loved['id']}/celebrate", headers=sponsor.headers))
 
     # None featured: the most celebrated recent one (the old favourite is not recent).
     featured = await client.get("/api/stories/featured")
     assert featured.json()["story"]["id"] == loved["id"]
     # An admin features a story: the latest featured one wins.
-    await client.put(
-        f"/api/stories/{quiet['id']}", json={"isFeatured": True}, headers=admin.headers
+    await ok(
+        client.put(f"/api/stories/{quiet['id']}", json={"isFeatured": True}, headers=admin.headers)
     )
     assert (await client.get("/api/stories/featured")).json()["story"]["id"] == quiet["id"]
-    await client.put(f"/api/stories/{old['id']}", json={"isFeatured": True}, headers=admin.headers)
+    await ok(
+        client.put(f"/api/stories/{old['id']}", json={"isFeatured": True}, headers=admin.headers)
+    )
     assert (await client.get("/api/stories/featured")).json()["story"]["id"] == quiet["id"]
 
 
@@ -219,7 +222,7 @@ async def test_list_filters_pagination_and_fixed_queries(
     a = await create_story(client, woman, title="Bakery")
     b = await create_story(client, other, title="Salon", description="Hair 100%")
     c = await create_story(client, admin, title="Coding club", isFeatured=True)
-    await client.post(f"/api/stories/{b['id']}/celebrate", headers=sponsor.headers)
+    await ok(client.post(f"/api/stories/{b['id']}/celebrate", headers=sponsor.headers))
 
     async def ids(query: str, viewer: Any = None) -> list[str]:
         response = await client.get(
@@ -282,8 +285,8 @@ async def test_a_story_about_a_request_reaches_its_donors(
     assert await notifications_of(app, woman.id, "impact_story") == []
 
     # Editing the story without changing its request sends nothing new.
-    await client.put(
-        f"/api/stories/{story['id']}", json={"title": "Laptops!"}, headers=woman.headers
+    await ok(
+        client.put(f"/api/stories/{story['id']}", json={"title": "Laptops!"}, headers=woman.headers)
     )
     assert len(await notifications_of(app, named.id, "impact_story")) == 1
     # Linking a request the author does not own is refused on update too.

@@ -22,6 +22,7 @@ from peal.stories.models import SuccessStory, SuccessStoryCelebration
 from peal.users.models import User, UserFollow, UserInterest, UserSkill
 from peal.videos.models import Video, VideoComment, VideoLike
 from tests.conftest import AuthedUser
+from tests.helpers import ok
 from tests.users.conftest import Sql
 
 
@@ -37,19 +38,31 @@ async def _user(sql: Sql, user_id: uuid.UUID) -> User:
 async def test_delete_own_account_leaves_an_anonymous_tombstone(
     client: httpx.AsyncClient, woman: AuthedUser, sponsor: AuthedUser, admin: AuthedUser, sql: Sql
 ) -> None:
-    await client.put(
-        f"/api/users/{woman.id}",
-        headers=woman.headers,
-        json={"bio": "Baker", "location": "Lagos", "avatarUrl": "https://cdn.example.com/a.png"},
+    await ok(
+        client.put(
+            f"/api/users/{woman.id}",
+            headers=woman.headers,
+            json={
+                "bio": "Baker",
+                "location": "Lagos",
+                "avatarUrl": "https://cdn.example.com/a.png",
+            },
+        )
     )
-    await client.put(f"/api/users/{woman.id}/skills", headers=woman.headers, json={"skills": ["a"]})
-    await client.put(
-        f"/api/users/{woman.id}/interests", headers=woman.headers, json={"interests": ["b"]}
+    await ok(
+        client.put(f"/api/users/{woman.id}/skills", headers=woman.headers, json={"skills": ["a"]})
     )
-    await client.post(f"/api/users/{woman.id}/follow", headers=sponsor.headers)  # notifies woman
-    await client.post(f"/api/users/{sponsor.id}/follow", headers=woman.headers)
-    await client.post(f"/api/users/{admin.id}/follow", headers=woman.headers)
-    await client.post(f"/api/users/{admin.id}/follow", headers=sponsor.headers)
+    await ok(
+        client.put(
+            f"/api/users/{woman.id}/interests", headers=woman.headers, json={"interests": ["b"]}
+        )
+    )
+    await ok(
+        client.post(f"/api/users/{woman.id}/follow", headers=sponsor.headers)
+    )  # notifies woman
+    await ok(client.post(f"/api/users/{sponsor.id}/follow", headers=woman.headers))
+    await ok(client.post(f"/api/users/{admin.id}/follow", headers=woman.headers))
+    await ok(client.post(f"/api/users/{admin.id}/follow", headers=sponsor.headers))
     await sql.add(
         OneTimeToken(
             user_id=woman.id,
@@ -144,7 +157,7 @@ async def test_private_account_delete_by_other_is_404(
 async def test_email_is_free_again_after_deletion(
     client: httpx.AsyncClient, make_user: Callable[..., Any], woman: AuthedUser
 ) -> None:
-    await client.delete(f"/api/users/{woman.id}", headers=woman.headers)
+    await ok(client.delete(f"/api/users/{woman.id}", headers=woman.headers))
     again: AuthedUser = await make_user("woman", email=woman.email)
     assert again.id != woman.id
 

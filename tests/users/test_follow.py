@@ -16,6 +16,7 @@ from peal.db import utcnow
 from peal.notifications.models import Notification
 from peal.users.models import UserFollow
 from tests.conftest import AuthedUser, QueryCounter
+from tests.helpers import ok
 from tests.users.conftest import Sql
 
 
@@ -52,8 +53,8 @@ async def test_unfollow_is_idempotent_and_fixes_counters(
     client: httpx.AsyncClient, woman: AuthedUser, sponsor: AuthedUser, admin: AuthedUser
 ) -> None:
     url = f"/api/users/{woman.id}/follow"
-    await client.post(url, headers=sponsor.headers)
-    await client.post(url, headers=admin.headers)
+    await ok(client.post(url, headers=sponsor.headers))
+    await ok(client.post(url, headers=admin.headers))
     first = await client.delete(url, headers=sponsor.headers)
     assert first.status_code == 200
     assert first.json() == {"following": False, "followersCount": 1}
@@ -106,8 +107,10 @@ async def test_follow_needs_authentication(client: httpx.AsyncClient, woman: Aut
 async def test_unfollow_still_works_after_profile_turns_private(
     client: httpx.AsyncClient, woman: AuthedUser, sponsor: AuthedUser
 ) -> None:
-    await client.post(f"/api/users/{woman.id}/follow", headers=sponsor.headers)
-    await client.patch(f"/api/users/{woman.id}", headers=woman.headers, json={"isPublic": False})
+    await ok(client.post(f"/api/users/{woman.id}/follow", headers=sponsor.headers))
+    await ok(
+        client.patch(f"/api/users/{woman.id}", headers=woman.headers, json={"isPublic": False})
+    )
     response = await client.delete(f"/api/users/{woman.id}/follow", headers=sponsor.headers)
     assert response.json() == {"following": False, "followersCount": 0}
     assert (

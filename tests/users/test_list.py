@@ -12,6 +12,7 @@ import pytest
 from peal.db import utcnow
 from peal.users.models import UserInterest, UserSkill
 from tests.conftest import AuthedUser, QueryCounter
+from tests.helpers import ok
 from tests.users.conftest import Sql
 
 
@@ -124,8 +125,10 @@ async def test_skill_and_interest_filters_match_exactly_ignoring_case(
 async def test_filters_use_the_stored_form_written_through_the_api(
     client: httpx.AsyncClient, woman: AuthedUser
 ) -> None:
-    await client.put(
-        f"/api/users/{woman.id}/skills", headers=woman.headers, json={"skills": ["JavaScript"]}
+    await ok(
+        client.put(
+            f"/api/users/{woman.id}/skills", headers=woman.headers, json={"skills": ["JavaScript"]}
+        )
     )
     assert await _names(client, "&skill=javascript") == ["Amara Woman"]
     assert await _names(client, "&skill=JAVASCRIPT") == ["Amara Woman"]

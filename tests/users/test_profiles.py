@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from peal.users.models import User
 from tests.conftest import AuthedUser
+from tests.helpers import ok
 from tests.users.conftest import Sql
 
 
@@ -111,10 +112,12 @@ async def test_owner_updates_profile_html_stripped(
 async def test_partial_update_changes_only_fields_sent(
     client: httpx.AsyncClient, woman: AuthedUser
 ) -> None:
-    await client.put(
-        f"/api/users/{woman.id}",
-        headers=woman.headers,
-        json={"bio": "Baker", "location": "Accra"},
+    await ok(
+        client.put(
+            f"/api/users/{woman.id}",
+            headers=woman.headers,
+            json={"bio": "Baker", "location": "Accra"},
+        )
     )
     response = await client.patch(
         f"/api/users/{woman.id}", headers=woman.headers, json={"location": None}
@@ -281,7 +284,7 @@ async def test_list_validation(
     client: httpx.AsyncClient, woman: AuthedUser, kind: str, values: Any
 ) -> None:
     url = f"/api/users/{woman.id}/{kind}"
-    await client.put(url, headers=woman.headers, json={kind: ["kept"]})
+    await ok(client.put(url, headers=woman.headers, json={kind: ["kept"]}))
     response = await client.put(url, headers=woman.headers, json={kind: values})
     assert response.status_code == 422, response.text
     assert response.json()["details"][0]["field"].startswith(kind)
