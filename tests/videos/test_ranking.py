@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -219,3 +220,28 @@ def test_spread_creators_keeps_order_when_it_can() -> None:
     items = [Candidate(uuid.uuid4(), author, now, 0.0) for author in (a, a, a, b, b)]
     spread = [c.author_id for c in spread_creators(items)]
     assert spread == [a, b, a, b, a]
+
+
+def _spread_by_scanning(ordered: list[Candidate]) -> list[Candidate]:
+    """The rule written plainly (O(n²)): each time, the first pending video whose creator is
+    not the one just shown, else the first pending one."""
+    pending = list(ordered)
+    result: list[Candidate] = []
+    while pending:
+        previous = result[-1].author_id if result else None
+        index = next((i for i, c in enumerate(pending) if c.author_id != previous), 0)
+        result.append(pending.pop(index))
+    return result
+
+
+def test_spread_creators_follows_the_plain_rule_on_random_feeds() -> None:
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    for _ in range(300):
+        authors = [uuid.uuid4() for _ in range(rng.randint(1, 6))]
+        weights = [rng.random() for _ in authors]
+        items = [
+            Candidate(uuid.uuid4(), rng.choices(authors, weights)[0], now, 0.0)
+            for _ in range(rng.randint(0, 40))
+        ]
+        assert spread_creators(items) == _spread_by_scanning(items)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import json
 import math
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -397,13 +399,29 @@ def rank_personal(candidates: list[Candidate], as_of: datetime) -> list[Candidat
 
 def spread_creators(ordered: list[Candidate]) -> list[Candidate]:
     """Keep the order, except that no creator appears twice in a row while someone else is
-    left: the next best video of another creator is pulled forward instead."""
-    pending = list(ordered)
+    left: the next best video of another creator is pulled forward instead.
+
+    Each creator's videos wait in a queue of their positions, and a heap holds each creator's
+    next position: the next pick is the heap's first entry, or its second when the first is
+    the creator just shown. O(n log creators), where scanning the pending list for "someone
+    else" was O(n²) on a feed one creator dominates."""
+    queues: dict[uuid.UUID, deque[int]] = {}
+    for position, candidate in enumerate(ordered):
+        queues.setdefault(candidate.author_id, deque()).append(position)
+    heads = [(queue[0], author) for author, queue in queues.items()]
+    heapq.heapify(heads)
     result: list[Candidate] = []
-    while pending:
-        previous = result[-1].author_id if result else None
-        index = next((i for i, c in enumerate(pending) if c.author_id != previous), 0)
-        result.append(pending.pop(index))
+    previous: uuid.UUID | None = None
+    while heads:
+        position, author = heapq.heappop(heads)
+        if author == previous and heads:
+            position, author = heapq.heapreplace(heads, (position, author))
+        queue = queues[author]
+        queue.popleft()
+        if queue:
+            heapq.heappush(heads, (queue[0], author))
+        result.append(ordered[position])
+        previous = author
     return result
 
 
