@@ -418,19 +418,19 @@ async def run(args: argparse.Namespace) -> None:
             page = await service.list_videos(
                 session, who, filters, limit=20, offset=kw.get("offset", 0), cursor=kw.get("cursor")
             )
-            return await service.present_videos(session, page.rows, who)
+            return await service.present_cards(session, page.rows, who)
 
         return case
 
     async def trending(session: AsyncSession) -> Any:
         page = await service.list_trending(session, viewer, limit=20, offset=0)
-        return await service.present_videos(session, page.rows, viewer)
+        return await service.present_cards(session, page.rows, viewer)
 
     def feed(who: User | None, cursor: ranking.FeedCursor | None = None) -> Case:
         async def case(session: AsyncSession) -> Any:
             page = await ranking.feed_page(session, who, limit=20, cursor=cursor)
             rows = await service.videos_in_order(session, page.ids)
-            return await service.present_videos(session, rows, who)
+            return await service.present_cards(session, rows, who)
 
         return case
 
