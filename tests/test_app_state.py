@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from fastapi import FastAPI
+
+from peal.deps import FromApp, install
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "peal"
 ALLOWED = {SRC / "deps.py"}
@@ -44,3 +50,12 @@ def test_the_check_sees_every_way_to_the_app_state() -> None:
         "    c = request.state.user_id\n"  # the request's own state is not the app's
     )
     assert _app_state_uses(source) == [2, 3, 4]
+
+
+def test_install_refuses_an_app_without_a_service_a_dependency_asks_for() -> None:
+    FromApp[int]("no_such_service")
+    try:
+        with pytest.raises(ValueError, match="no_such_service"):
+            install(FastAPI(), SimpleNamespace(settings=None))
+    finally:
+        FromApp.wanted.discard("no_such_service")

@@ -9,54 +9,42 @@ its services passed in, or through `peal.jobs.runtime()`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, ClassVar, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.auth.google import GoogleIdTokens
 from peal.config import Settings
 from peal.core.ratelimit import RateLimiter
 from peal.core.security import AccessTokens, PasswordHashing
 from peal.db import Database, is_read_only_request, request_session
-from peal.realtime.hub import RealtimeHub
 from peal.storage.base import Storage
 
 StorageCheck = Callable[[], Awaitable[None]]
 Service = TypeVar("Service")
 
 
-@dataclass(frozen=True)
-class Services:
-    """Everything the app builds once at start-up and shares between requests."""
-
-    settings: Settings
-    db: Database
-    tokens: AccessTokens
-    passwords: PasswordHashing
-    redis: Redis | None
-    rate_limiter: RateLimiter
-    storage: Storage
-    # /health asks the configured backend: the upload directory is writable, or S3 HeadBucket.
-    storage_check: StorageCheck
-    realtime: RealtimeHub
-    google_id_tokens: GoogleIdTokens
-
-
-def install(app: FastAPI, services: Services) -> None:
-    """Keep the services on the app (tests may replace one: `app.state.storage_check = ...`)."""
-    for name, value in vars(services).items():
+def install(app: FastAPI, services: object) -> None:
+    """Keep the services (`peal.main.Services`, a dataclass) on the app; tests may replace one
+    (`app.state.storage_check = ...`). Every service a `FromApp` dependency asks for must be
+    among them: a misspelt name fails here, at start-up, not on the first request."""
+    provided = vars(services)
+    missing = sorted(FromApp.wanted - provided.keys())
+    if missing:
+        raise ValueError(f"the app has no service {', '.join(missing)}")
+    for name, value in provided.items():
         setattr(app.state, name, value)
 
 
 class FromApp(Generic[Service]):
-    """A dependency answering one of the app's services: a field of `Services`, by name."""
+    """A dependency answering one of the app's services: a field of `peal.main.Services`, by
+    name (checked by `install`)."""
+
+    wanted: ClassVar[set[str]] = set()
 
     def __init__(self, field: str) -> None:
-        if field not in Services.__dataclass_fields__:
-            raise ValueError(f"the app has no service {field!r}")
+        FromApp.wanted.add(field)
         self.field = field
 
     def __call__(self, request: Request) -> Service:
@@ -72,8 +60,6 @@ RedisDep = Annotated[Redis | None, Depends(FromApp[Redis | None]("redis"))]
 RateLimiterDep = Annotated[RateLimiter, Depends(FromApp[RateLimiter]("rate_limiter"))]
 StorageDep = Annotated[Storage, Depends(FromApp[Storage]("storage"))]
 StorageCheckDep = Annotated[StorageCheck, Depends(FromApp[StorageCheck]("storage_check"))]
-RealtimeDep = Annotated[RealtimeHub, Depends(FromApp[RealtimeHub]("realtime"))]
-GoogleIdTokensDep = Annotated[GoogleIdTokens, Depends(FromApp[GoogleIdTokens]("google_id_tokens"))]
 
 
 async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from peal import __version__
 from peal.admin.router import moderation_router as admin_moderation_router
@@ -30,7 +32,7 @@ from peal.core.realtime import set_sink
 from peal.core.redis_client import create_redis
 from peal.core.security import AccessTokens, PasswordHashing
 from peal.db import Database
-from peal.deps import Services, install
+from peal.deps import StorageCheck, install
 from peal.events.router import router as events_router
 from peal.funding.router import router as funding_router
 from peal.goals.router import router as goals_router
@@ -49,6 +51,7 @@ from peal.safety.router import router as safety_router
 from peal.scheduling import InProcessScheduler
 from peal.search.router import router as search_router
 from peal.settings.router import router as settings_router
+from peal.storage.base import Storage
 from peal.storage.local import UPLOAD_ROUTE
 from peal.storage.service import storage_for
 from peal.stories.router import router as stories_router
@@ -108,6 +111,24 @@ def _init_error_tracking(settings: Settings) -> None:
         send_default_pii=False,
         traces_sample_rate=0.0,
     )
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything the app builds once at start-up and shares between requests; routes read
+    them through the typed dependencies of `peal.deps` (`FromApp`)."""
+
+    settings: Settings
+    db: Database
+    tokens: AccessTokens
+    passwords: PasswordHashing
+    redis: Redis | None
+    rate_limiter: RateLimiter
+    storage: Storage
+    # /health asks the configured backend: the upload directory is writable, or S3 HeadBucket.
+    storage_check: StorageCheck
+    realtime: RealtimeHub
+    google_id_tokens: GoogleIdTokens
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

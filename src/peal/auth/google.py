@@ -148,7 +148,7 @@ def _rsa_keys(document: Any) -> dict[str, Any]:
 
 
 class GoogleIdTokens:
-    """Verifies Google ID tokens for one running app (`peal.deps.GoogleIdTokensDep`)."""
+    """Verifies Google ID tokens for one running app (`peal.auth.router.GoogleIdTokensDep`)."""
 
     def __init__(self, settings: Settings, keys: GoogleKeys | None = None) -> None:
         self._client_id = settings.google_client_id

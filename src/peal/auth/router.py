@@ -44,7 +44,7 @@ from peal.core.ratelimit import LoginThrottle, client_ip, reset_mail_quota
 from peal.core.schemas import ErrorBody, error_cases, error_responses
 from peal.core.security import AccessTokens
 from peal.deps import (
-    GoogleIdTokensDep,
+    FromApp,
     PasswordsDep,
     RateLimiterDep,
     SessionDep,
@@ -56,6 +56,10 @@ from peal.users.service import present_user
 
 # Error responses are listed per route: logout, for one, never fails.
 router = APIRouter(prefix="/api/auth", tags=["Auth"])
+
+GoogleIdTokensDep = Annotated[
+    google.GoogleIdTokens, Depends(FromApp[google.GoogleIdTokens]("google_id_tokens"))
+]
 
 REFRESH_COOKIE_PATH = "/api/auth"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

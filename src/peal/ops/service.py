@@ -46,7 +46,7 @@ def _write_probe(directory: Path) -> None:
 def local_storage_check(directory: Path) -> Check:
     """The storage probe of the local backend: the upload directory can be written to.
 
-    The app's storage probe is `peal.deps.Services.storage_check`; another backend (S3)
+    The app's storage probe is `peal.main.Services.storage_check`; another backend (S3)
     brings its own.
     """
 

@@ -10,16 +10,18 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from peal.auth.dependencies import CurrentUser
 from peal.core.schemas import error_responses
-from peal.deps import RealtimeDep, SessionDep
+from peal.deps import FromApp, SessionDep
 from peal.notifications.service import list_since, notification_payload
-from peal.realtime.hub import CLOSE_STREAM
+from peal.realtime.hub import CLOSE_STREAM, RealtimeHub
 
 router = APIRouter(prefix="/api/notifications", tags=["Notifications"])
+
+RealtimeDep = Annotated[RealtimeHub, Depends(FromApp[RealtimeHub]("realtime"))]
 
 HEARTBEAT_SECONDS = 15
 
