@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
@@ -54,6 +54,17 @@ router = _admins_only("/api/admin", "Administration")
 Pages = Annotated[PageParams, Depends()]
 
 
+def _client_list(pages: PageParams, total: int) -> dict[str, Any]:
+    """The fields beside the items of an admin list, in the client's own shape
+    (`total`, `page`, `limit`), with the usual `pagination` object too."""
+    return {
+        "total": total,
+        "page": pages.page,
+        "limit": pages.limit,
+        "pagination": pages.pagination(total),
+    }
+
+
 UserId = Annotated[uuid.UUID, path_id("id", "user")]
 VideoId = Annotated[uuid.UUID, path_id("id", "video")]
 RequestId = Annotated[uuid.UUID, path_id("id", "funding request")]
@@ -87,13 +98,7 @@ async def list_users(
     items, total = await service.list_users(
         session, admin, search=search, role=role, limit=pages.limit, offset=pages.offset
     )
-    return AdminUsersEnvelope(
-        users=items,
-        total=total,
-        page=pages.page,
-        limit=pages.limit,
-        pagination=pages.pagination(total),
-    )
+    return AdminUsersEnvelope(users=items, **_client_list(pages, total))
 
 
 @router.patch(
@@ -143,13 +148,7 @@ async def delete_user(
 async def list_videos(session: SessionDep, admin: AdminUser, pages: Pages) -> AdminVideosEnvelope:
     """Every status, hidden and removed ones included, newest first."""
     items, total = await service.list_videos(session, admin, limit=pages.limit, offset=pages.offset)
-    return AdminVideosEnvelope(
-        videos=items,
-        total=total,
-        page=pages.page,
-        limit=pages.limit,
-        pagination=pages.pagination(total),
-    )
+    return AdminVideosEnvelope(videos=items, **_client_list(pages, total))
 
 
 @router.delete(
@@ -181,13 +180,7 @@ async def list_funding_requests(
         limit=pages.limit,
         offset=pages.offset,
     )
-    return AdminRequestsEnvelope(
-        requests=items,
-        total=total,
-        page=pages.page,
-        limit=pages.limit,
-        pagination=pages.pagination(total),
-    )
+    return AdminRequestsEnvelope(requests=items, **_client_list(pages, total))
 
 
 @router.patch(
@@ -222,13 +215,7 @@ async def list_reports(
     items, total = await moderation.list_reports(
         session, report_status, limit=pages.limit, offset=pages.offset
     )
-    return AdminReportsEnvelope(
-        reports=items,
-        total=total,
-        page=pages.page,
-        limit=pages.limit,
-        pagination=pages.pagination(total),
-    )
+    return AdminReportsEnvelope(reports=items, **_client_list(pages, total))
 
 
 @router.get("/audit-log", response_model=Page[AuditEntryOut], summary="The audit log")
