@@ -11,6 +11,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from peal.users.models import User
 from tests.auth.conftest import link_token
 from tests.conftest import AuthedUser, Mailbox
 from tests.helpers import ok
-from tests.realtime.conftest import EVENT_WAIT, Connect
+from tests.realtime.conftest import EVENT_WAIT, Connect, Recorder
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -106,9 +107,21 @@ async def test_typing_reaches_the_others_and_not_the_typist(
     assert a.pending("user_typing") == []
 
 
-async def test_a_message_request_reaches_its_recipient_only_once_accepted(
+@dataclass
+class PendingRequest:
+    """Sofia's first message to Amara, who doesn't follow her: a message request, both online."""
+
+    amara: AuthedUser
+    sofia: AuthedUser
+    a: Recorder  # Amara's socket
+    s: Recorder  # Sofia's socket
+    cid: str
+    first: httpx.Response
+
+
+async def _pending_request(
     http: httpx.AsyncClient, connect: Connect, make_user: Callable[..., Any]
-) -> None:
+) -> PendingRequest:
     amara: AuthedUser = await make_user("woman", message_privacy="following")
     sofia: AuthedUser = await make_user("sponsor")
     a = await connect(amara)
@@ -118,48 +131,47 @@ async def test_a_message_request_reaches_its_recipient_only_once_accepted(
         f"/api/conversations/{cid}/messages", json={"content": "may I?"}, headers=sofia.headers
     )
     assert first.status_code == 201
-    assert await s.next("message_received") == first.json()["message"]
+    return PendingRequest(amara, sofia, a, s, cid, first)
+
+
+async def test_a_message_request_reaches_its_recipient_only_once_accepted(
+    http: httpx.AsyncClient, connect: Connect, make_user: Callable[..., Any]
+) -> None:
+    r = await _pending_request(http, connect, make_user)
+    assert await r.s.next("message_received") == r.first.json()["message"]
     # Her `message_request` notification arrives live; the message itself does not.
-    assert (await a.next("notification"))["type"] == "message_request"
-    accepted = await http.post(f"/api/conversations/{cid}/accept", headers=amara.headers)
+    assert (await r.a.next("notification"))["type"] == "message_request"
+    accepted = await http.post(f"/api/conversations/{r.cid}/accept", headers=r.amara.headers)
     assert accepted.status_code == 200
     second = await http.post(
-        f"/api/conversations/{cid}/messages", json={"content": "thanks"}, headers=sofia.headers
+        f"/api/conversations/{r.cid}/messages", json={"content": "thanks"}, headers=r.sofia.headers
     )
     assert second.status_code == 201
     # The first message she receives live is the one sent after she accepted.
-    assert await a.next("message_received") == second.json()["message"]
-    assert a.pending("message_received") == []
+    assert await r.a.next("message_received") == second.json()["message"]
+    assert r.a.pending("message_received") == []
 
 
 async def test_typing_in_a_message_request_reaches_nobody_until_accepted(
     http: httpx.AsyncClient, connect: Connect, make_user: Callable[..., Any]
 ) -> None:
-    amara: AuthedUser = await make_user("woman", message_privacy="following")
-    sofia: AuthedUser = await make_user("sponsor")
-    a = await connect(amara)
-    s = await connect(sofia)
-    cid = await _conversation(http, sofia, amara)
-    first = await http.post(
-        f"/api/conversations/{cid}/messages", json={"content": "may I?"}, headers=sofia.headers
-    )
-    assert first.status_code == 201
-    assert (await a.call("join_conversation", cid))["ok"] is True
-    assert (await s.call("join_conversation", cid))["ok"] is True
+    r = await _pending_request(http, connect, make_user)
+    assert (await r.a.call("join_conversation", r.cid))["ok"] is True
+    assert (await r.s.call("join_conversation", r.cid))["ok"] is True
 
     # The sender's typing doesn't reach her, and hers doesn't tell the sender she opened it.
-    assert await s.call("typing", {"conversationId": cid, "isTyping": True}) == {"ok": True}
-    assert await a.call("typing", {"conversationId": cid, "isTyping": True}) == {"ok": True}
-    accepted = await http.post(f"/api/conversations/{cid}/accept", headers=amara.headers)
+    assert await r.s.call("typing", {"conversationId": r.cid, "isTyping": True}) == {"ok": True}
+    assert await r.a.call("typing", {"conversationId": r.cid, "isTyping": True}) == {"ok": True}
+    accepted = await http.post(f"/api/conversations/{r.cid}/accept", headers=r.amara.headers)
     assert accepted.status_code == 200
 
     # Accepted: typing flows both ways, on the sockets that joined while it was a request.
-    await s.call("typing", {"conversationId": cid, "isTyping": False})
-    assert (await a.next("user_typing"))["isTyping"] is False
-    await a.call("typing", {"conversationId": cid, "isTyping": False})
-    assert (await s.next("user_typing"))["userId"] == str(amara.id)
-    assert a.pending("user_typing") == []
-    assert s.pending("user_typing") == []
+    await r.s.call("typing", {"conversationId": r.cid, "isTyping": False})
+    assert (await r.a.next("user_typing"))["isTyping"] is False
+    await r.a.call("typing", {"conversationId": r.cid, "isTyping": False})
+    assert (await r.s.next("user_typing"))["userId"] == str(r.amara.id)
+    assert r.a.pending("user_typing") == []
+    assert r.s.pending("user_typing") == []
 
 
 async def test_a_rest_message_reaches_both_participants(
