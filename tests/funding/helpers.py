@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 
 from peal.db import utcnow
-from peal.funding.models import FundingDonation, FundingRequest
+from peal.funding.ledger import check_ledger
+from peal.funding.models import FundingDonation, FundingRequest, FundingSupporter
 from peal.notifications.models import Notification
 
 
@@ -123,6 +124,24 @@ async def donation_rows(app: FastAPI, request_id: str) -> list[FundingDonation]:
             .order_by(FundingDonation.created_at)
         )
         return list(rows.all())
+
+
+async def supporter_rows(app: FastAPI, request_id: str) -> list[uuid.UUID]:
+    """The donors recorded as supporters of the request (`funding_supporters`)."""
+    async with app.state.db.sessionmaker() as session:
+        rows = await session.scalars(
+            select(FundingSupporter.donor_id).where(
+                FundingSupporter.funding_request_id == uuid.UUID(request_id)
+            )
+        )
+        return list(rows.all())
+
+
+async def ledger_mismatches(app: FastAPI) -> list[Any]:
+    """What `peal check-ledger` finds wrong: empty when every total matches its donations."""
+    async with app.state.db.sessionmaker() as session:
+        _checked, mismatches = await check_ledger(session)
+    return mismatches
 
 
 async def notifications_of(

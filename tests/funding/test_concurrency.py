@@ -20,7 +20,9 @@ from tests.funding.helpers import (
     create_request,
     donation_rows,
     get_request,
+    ledger_mismatches,
     money,
+    supporter_rows,
 )
 
 pytestmark = pytest.mark.skipif(TARGET != "postgres", reason="concurrency needs PostgreSQL")
@@ -117,9 +119,7 @@ async def test_concurrent_repeat_donors_count_as_distinct_supporters(
     detail = await get_request(client, request["id"])
     assert detail["supportersCount"] == 20
     assert money(detail["currentAmount"]) == sum((amount_of(n) for n in range(10)), Decimal(0)) * 20
-    async with app.state.db.sessionmaker() as session:
-        _checked, mismatches = await check_ledger(session)
-    assert mismatches == []
+    assert await ledger_mismatches(app) == []
 
 
 async def test_concurrent_retries_with_one_idempotency_key_pay_once(
@@ -144,20 +144,6 @@ async def test_concurrent_retries_with_one_idempotency_key_pay_once(
     assert (await get_request(client, request["id"]))["currentAmount"] == 12.34
 
 
-async def supporter_rows(app: FastAPI, request_id: str) -> list[uuid.UUID]:
-    from sqlalchemy import select
-
-    from peal.funding.models import FundingSupporter
-
-    async with app.state.db.sessionmaker() as session:
-        rows = await session.scalars(
-            select(FundingSupporter.donor_id).where(
-                FundingSupporter.funding_request_id == uuid.UUID(request_id)
-            )
-        )
-        return list(rows.all())
-
-
 async def test_concurrent_first_donations_by_one_donor_count_one_supporter(
     client: httpx.AsyncClient,
     woman: AuthedUser,
@@ -179,9 +165,7 @@ async def test_concurrent_first_donations_by_one_donor_count_one_supporter(
     assert detail["supportersCount"] == 2
     assert sorted(await supporter_rows(app, request["id"])) == sorted([first.id, second.id])
     assert money(detail["currentAmount"]) == sum((amount_of(n) for n in range(15)), Decimal(0)) * 2
-    async with app.state.db.sessionmaker() as session:
-        _checked, mismatches = await check_ledger(session)
-    assert mismatches == []
+    assert await ledger_mismatches(app) == []
 
 
 async def test_funded_flips_once_when_many_donations_cross_the_goal_together(
@@ -216,9 +200,7 @@ async def test_funded_flips_once_when_many_donations_cross_the_goal_together(
         for r in accepted
         if money(r.json()["request"]["currentAmount"]) == 100
     ] == ["funded"]
-    async with app.state.db.sessionmaker() as session:
-        _checked, mismatches = await check_ledger(session)
-    assert mismatches == []
+    assert await ledger_mismatches(app) == []
 
 
 async def test_a_refund_committed_while_a_returning_donor_waits_keeps_her_a_supporter(
@@ -273,6 +255,4 @@ async def test_a_refund_committed_while_a_returning_donor_waits_keeps_her_a_supp
     assert money(detail["currentAmount"]) == Decimal(7)
     assert detail["supportersCount"] == 1
     assert await supporter_rows(app, request["id"]) == [sponsor.id]
-    async with app.state.db.sessionmaker() as session:
-        _checked, mismatches = await check_ledger(session)
-    assert mismatches == []
+    assert await ledger_mismatches(app) == []
