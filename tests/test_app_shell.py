@@ -341,3 +341,30 @@ async def test_a_catch_all_route_does_not_answer_for_the_local_upload_path(
     answer = await client.delete("/api/uploads/local/0?expires=0")
     assert answer.status_code == 405
     assert answer.headers["allow"] == "PUT"
+
+
+async def test_making_the_app_and_a_405_build_no_route_contexts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI rebuilds an included route's whole state (dependencies, response fields) for
+    each route context walked: ~0.5 s for every route of this app. Making an app, or working
+    out a 405's `Allow`, reads the routers instead, so neither blocks the loop like that."""
+    import fastapi.routing
+
+    built: list[str] = []
+    original = fastapi.routing._EffectiveRouteContext.from_api_route
+
+    def counting(**kwargs: Any) -> Any:
+        built.append(kwargs["original_route"].path)
+        return original(**kwargs)
+
+    monkeypatch.setattr(fastapi.routing._EffectiveRouteContext, "from_api_route", counting)
+    app = create_app(settings)
+    assert built == []
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.30", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await http.delete("/api/videos/trending")
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == "GET"
+    assert built == []

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import BaseRoute, Match, Route
 
 from peal.core.text import NOT_BLANK
 
@@ -173,25 +173,37 @@ def _specificity(path: str) -> tuple[int, int]:
     return (-path.count("{"), len(literal))
 
 
+def http_routes(routes: Iterable[BaseRoute]) -> Iterator[Route]:
+    """Every route that answers HTTP methods, those of included routers too.
+
+    Read from the routers themselves, not from FastAPI's route contexts: walking those builds
+    every included route's state again (about half a second for this app), on each app made.
+    Our routers carry their own prefix and are included without one.
+    """
+    for route in routes:
+        if isinstance(route, Route):
+            yield route
+        included = getattr(route, "original_router", None)  # FastAPI's included-router entry
+        if isinstance(included, APIRouter):
+            yield from http_routes(included.routes)
+
+
 def _allowed_methods(request: Request) -> str:
     """The methods of the resource at this path (its routes may be declared separately).
 
-    Walks the route contexts, not `app.router.routes`: FastAPI wraps each included router in
-    one opaque entry. Where several templates match (`/api/uploads/complete` and
-    `/api/uploads/{key}`), the resource is the most specific one: a literal path segment is
-    its own resource, not a value of a neighbour's parameter. HEAD is listed only where a
-    route really serves it (a Starlette route adds it to its methods; a FastAPI GET route
-    answers HEAD with 405).
+    Where several templates match (`/api/uploads/complete` and `/api/uploads/{key}`), the
+    resource is the most specific one: a literal path segment is its own resource, not a
+    value of a neighbour's parameter. HEAD is listed only where a route really serves it (a
+    Starlette route adds it to its methods; a FastAPI GET route answers HEAD with 405).
     """
     by_path: dict[str, set[str]] = {}
     probe = {**request.scope, "method": "__none__"}
-    for route in iter_route_contexts(request.app.router.routes):
-        if getattr(route, "endpoint", None) is _method_not_allowed:
+    for route in http_routes(request.app.router.routes):
+        if route.endpoint is _method_not_allowed:
             continue
         match, _ = route.matches(probe)
         if match != Match.NONE:
-            path = str(getattr(route, "path", ""))
-            by_path.setdefault(path, set()).update(route.methods or ())
+            by_path.setdefault(route.path, set()).update(route.methods or ())
     if not by_path:
         return ""
     return ", ".join(sorted(by_path[max(by_path, key=_specificity)]))
@@ -205,10 +217,10 @@ def refuse_shadowed_methods(app: FastAPI) -> None:
     """A literal path (`/api/videos/trending`) is a resource of its own: a method it lacks
     answers 405 with its `Allow`, instead of reaching a neighbour's `{videoId}` route as an
     id ("trending") and failing there with 422. Call once every router is included."""
-    contexts = [c for c in iter_route_contexts(app.router.routes) if c.path and c.methods]
+    routes = [route for route in http_routes(app.router.routes) if route.methods]
     own: dict[str, set[str]] = {}
-    for context in contexts:
-        own.setdefault(str(context.path), set()).update(context.methods or ())
+    for route in routes:
+        own.setdefault(route.path, set()).update(route.methods or ())
     for literal, methods in own.items():
         # A templated path is probed with a stand-in value; only a catch-all `{...:path}`
         # route can shadow it (`DELETE /api/uploads/{key:path}` over the local upload PUT).
@@ -216,15 +228,15 @@ def refuse_shadowed_methods(app: FastAPI) -> None:
         path = re.sub(r"\{[^}]+\}", "x", literal)
         probe = {"type": "http", "path": path, "root_path": "", "method": "__none__"}
         shadowed: set[str] = set()
-        for context in contexts:
-            other = str(context.path)
+        for route in routes:
+            other = route.path
             if other == literal or "{" not in other or (templated and ":path}" not in other):
                 continue
-            if context.matches(probe)[0] != Match.NONE:
-                shadowed |= set(context.methods or ())
+            if route.matches(probe)[0] != Match.NONE:
+                shadowed |= set(route.methods or ())
         if shadowed - methods:
-            route = Route(literal, _method_not_allowed, methods=sorted(shadowed - methods))
-            app.router.routes.insert(0, route)
+            refusal = Route(literal, _method_not_allowed, methods=sorted(shadowed - methods))
+            app.router.routes.insert(0, refusal)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
