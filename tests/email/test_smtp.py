@@ -150,6 +150,8 @@ async def test_a_refused_send_is_retried_with_the_same_message_id(
     assert smtp_server.attempts == 2
     first, second = smtp_server.message_ids
     assert first == second  # the same email, not a second one
+    # On the sender's domain, though the request that queued it read no settings.
+    assert first.endswith("@" + app.state.settings.email_from.rsplit("@", 1)[1] + ">")
     (message,) = smtp_server.messages
     assert message["Subject"] == "Novidades no PEAL: Oi"
     assert event_names(caplog).count("email_send_failed") == 1

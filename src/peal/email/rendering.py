@@ -133,5 +133,8 @@ def render_email(
     return message
 
 
-def new_message_id(sender: str) -> str:
-    return make_msgid(domain=sender.rsplit("@", 1)[-1])
+def new_message_id(sender: str, key: str | None = None) -> str:
+    """A Message-ID on the sender's domain. A `key` chosen when the email was queued gives
+    every retry of that email the same id (receivers may deduplicate on it)."""
+    domain = sender.rsplit("@", 1)[-1]
+    return f"<{key}@{domain}>" if key else make_msgid(domain=domain)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from peal.email.rendering import new_message_id
 from peal.email.tasks import send_email_task
-from peal.jobs import runtime
 from peal.outbox import enqueue_job
 
 
@@ -27,9 +26,6 @@ def queue_email(
     transaction rolls back; a failure to send is logged and retried by the job, never raised
     into the request.
     """
-    # Chosen now, so that a retried job sends the same message (receivers may deduplicate).
-    message_id = new_message_id(runtime().settings.email_from)
-
     enqueue_job(
         session,
         send_email_task,
@@ -37,5 +33,7 @@ def queue_email(
         template=template,
         language=language,
         context=context,
-        message_id=message_id,
+        # Chosen now, so that a retried job sends the same message (receivers may deduplicate);
+        # the job puts it on the sender's domain.
+        message_key=uuid.uuid4().hex,
     )

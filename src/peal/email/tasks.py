@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from jinja2 import TemplateError
 
-from peal.email.rendering import render_email
+from peal.email.rendering import new_message_id, render_email
 from peal.email.senders import create_sender, mask_address
 from peal.jobs import broker, runtime
 
@@ -21,10 +21,15 @@ async def send_email_task(
     language: str | None,
     context: dict[str, Any],
     message_id: str | None = None,
+    message_key: str | None = None,
 ) -> None:
     """Render `template` and send it. A relay failure raises, so the job is retried; a
-    template failure is a bug that retrying cannot fix, so it is logged and dropped."""
+    template failure is a bug that retrying cannot fix, so it is logged and dropped.
+
+    `message_key` (chosen at queueing) makes the Message-ID, the same on every retry; a
+    `message_id` comes from jobs queued before the key existed."""
     settings = runtime().settings
+    message_id = message_id or new_message_id(settings.email_from, message_key)
     try:
         message = render_email(
             sender=settings.email_from,
