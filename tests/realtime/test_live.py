@@ -174,6 +174,32 @@ async def test_typing_in_a_message_request_reaches_nobody_until_accepted(
     assert r.s.pending("user_typing") == []
 
 
+async def test_typing_before_a_first_message_reaches_only_who_would_take_it(
+    http: httpx.AsyncClient, connect: Connect, make_user: Callable[..., Any]
+) -> None:
+    """Nothing sent yet: Sofia's first message to Amara (who doesn't follow her) would be a
+    request, so Sofia's typing must not tell Amara someone is writing. Amara's typing may
+    reach Sofia, who takes everyone's messages."""
+    amara: AuthedUser = await make_user("woman", message_privacy="following")
+    sofia: AuthedUser = await make_user("sponsor")
+    a = await connect(amara)
+    s = await connect(sofia)
+    cid = await _conversation(http, sofia, amara)
+    assert (await a.call("join_conversation", cid))["ok"] is True
+    assert (await s.call("join_conversation", cid))["ok"] is True
+
+    assert await s.call("typing", {"conversationId": cid, "isTyping": True}) == {"ok": True}
+    await a.call("typing", {"conversationId": cid, "isTyping": True})
+    assert (await s.next("user_typing"))["userId"] == str(amara.id)
+    first = await http.post(
+        f"/api/conversations/{cid}/messages", json={"content": "may I?"}, headers=sofia.headers
+    )
+    assert first.status_code == 201
+    # Her request notification comes after anything Sofia's typing would have sent her.
+    assert (await a.next("notification"))["type"] == "message_request"
+    assert a.pending("user_typing") == []
+
+
 async def test_a_rest_message_reaches_both_participants(
     http: httpx.AsyncClient, connect: Connect, woman: AuthedUser, sponsor: AuthedUser
 ) -> None:

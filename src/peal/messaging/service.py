@@ -216,17 +216,26 @@ async def participant_ids(
 async def live_peers(
     session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
 ) -> tuple[list[uuid.UUID], bool]:
-    """The participants that `user_id`'s live signals (typing) may reach, and whether the
-    conversation is a message request not yet accepted. A request's signals reach nobody until
-    it is accepted: the recipient must not learn someone is writing to her, and the sender must
-    not learn she opened it (declining tells nobody). NotFound for a non-participant."""
+    """The participants that `user_id`'s live signals (typing) may reach, and whether that can
+    still change (the hub then checks again on each signal). NotFound for a non-participant.
+
+    A message request not yet accepted reaches nobody: the recipient must not learn someone is
+    writing to her, and the sender must not learn she opened it (declining tells nobody). In
+    a conversation with nothing sent yet, the first message decides whether it is a request,
+    so typing reaches only whoever would take that message straight in."""
     members = await participant_ids(session, conversation_id, user_id)
     state = await session.scalar(
         select(Conversation.request_status).where(Conversation.id == conversation_id)
     )
     if state in (REQUEST_PENDING, REQUEST_DECLINED):
         return [], True
-    return [member for member in members if member != user_id], False
+    others = [member for member in members if member != user_id]
+    if state is None:
+        typist = await session.get(User, user_id)
+        if typist is None or typist.role != "admin":
+            others = [other for other in others if await _admits(session, other, user_id)]
+        return others, True
+    return others, False
 
 
 def visible_messages(viewer: User) -> ColumnElement[bool]:
