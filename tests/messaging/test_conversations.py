@@ -448,7 +448,7 @@ async def test_an_offline_recipient_gets_one_notification_until_they_read(
     client: httpx.AsyncClient, woman: AuthedUser, sponsor: AuthedUser, start: Start, send: Send
 ) -> None:
     conversation = await start(sponsor, woman)
-    await send(sponsor, conversation["id"], "first")
+    first = await send(sponsor, conversation["id"], "first")
     await send(sponsor, conversation["id"], "second")
 
     notes = await _notifications(client, woman)
@@ -458,6 +458,7 @@ async def test_an_offline_recipient_gets_one_notification_until_they_read(
     assert notes[0]["data"] == {
         "conversationId": conversation["id"],
         "senderId": str(sponsor.id),
+        "messageId": first["id"],
     }
     assert await _notifications(client, sponsor) == []
 

@@ -56,6 +56,8 @@ async def test_a_removed_message_leaves_the_conversation_for_everyone_but_admins
     admin_cid = (await start(admin, scammer))["id"]
     also_bad = await send(scammer, admin_cid, "Pay me too")
     assert (await _unread(client, amara, cid)) == 1
+    (told,) = [n for n in await notifications_of(app, amara.id) if n.type == "message"]
+    assert told.message == "Pay me off-site and I will double it"
 
     reviewed = await review(client, admin, filed["id"], "remove_content", note="Scam")
     assert reviewed["report"]["status"] == "actioned"
@@ -69,6 +71,12 @@ async def test_a_removed_message_leaves_the_conversation_for_everyone_but_admins
         assert [m["content"] for m in page["data"]] == ["Hello"]
         assert page["pagination"]["total"] == 1
     assert (await _unread(client, amara, cid)) == 0  # it left her unread count too
+    # Her notification of it no longer quotes it; the scammer's of "Hello" still does.
+    (told,) = [n for n in await notifications_of(app, amara.id) if n.type == "message"]
+    assert told.message == "This message was removed."
+    assert told.data is not None and told.data["messageId"] == bad["id"]
+    (hello,) = [n for n in await notifications_of(app, scammer.id) if n.type == "message"]
+    assert hello.message == "Hello"
     removed = [n for n in await notifications_of(app, scammer.id) if n.type == "content_removed"]
     assert len(removed) == 1
     assert "message" in removed[0].message

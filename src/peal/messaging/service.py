@@ -41,7 +41,7 @@ from peal.messaging.models import (
     Message,
 )
 from peal.messaging.schemas import ConversationDetail, ConversationOut, MessageOut
-from peal.notifications.service import notify
+from peal.notifications.service import notify, withdraw_previews
 from peal.settings.service import message_privacy_of
 from peal.users.blocks import is_blocked_between
 from peal.users.models import User
@@ -534,7 +534,7 @@ async def send_message(
             "message_request",
             f"Message request from {sender.name}",
             content[:NOTIFICATION_PREVIEW],
-            {"conversationId": conversation_id, "senderId": sender.id},
+            {"conversationId": conversation_id, "senderId": sender.id, "messageId": message.id},
             actor_id=sender.id,
         )
     for user_id, unread in counters:
@@ -547,7 +547,11 @@ async def send_message(
                 "message",
                 f"New message from {sender.name}",
                 content[:NOTIFICATION_PREVIEW],
-                {"conversationId": conversation_id, "senderId": sender.id},
+                {
+                    "conversationId": conversation_id,
+                    "senderId": sender.id,
+                    "messageId": message.id,
+                },
                 actor_id=sender.id,
             )
     emit_after_commit(
@@ -689,8 +693,12 @@ async def set_moderation_status(
     session: AsyncSession, message_id: uuid.UUID, status: ModerationStatus | None
 ) -> bool:
     """Hide, remove or restore a message (moderation); True when it changed. A message
-    removed unread leaves its recipients' unread counters too."""
+    removed unread leaves its recipients' unread counters too, and a hidden or removed one
+    the previews of the notifications that quote it (for good: a restore doesn't bring the
+    words back into a notification)."""
     moved = await set_row_moderation(session, Message, message_id, status)
+    if moved and status is not None:
+        await withdraw_previews(session, "messageId", message_id)
     if moved and status == ModerationStatus.REMOVED:
         row = (
             await session.execute(

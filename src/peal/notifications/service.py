@@ -51,6 +51,8 @@ EMAIL_WORTHY_TYPES = frozenset(
     {"donation", "request_funded", "request_expired", "mentor_request", "mentor_accepted"}
 )
 TITLE_MAX = 255
+# What a notification says instead of the words of content moderation took down.
+WITHDRAWN_PREVIEW = "This message was removed."
 # Recipients per INSERT in a fan-out: keeps each statement well under the bind-parameter limits
 # of PostgreSQL (32767) and SQLite (32766).
 FAN_OUT_BATCH = 1000
@@ -323,6 +325,17 @@ async def delete_notification(
     )
     if rowcount(result) == 0:
         raise NotFound("Notification not found")
+
+
+async def withdraw_previews(session: AsyncSession, key: str, value: uuid.UUID) -> None:
+    """Moderation took the content whose id is `data[key]` down: the notifications that quote
+    it (a message's preview) keep their title and link but no longer its words."""
+    await session.execute(
+        update(Notification)
+        .where(Notification.data[key].as_string() == str(value))
+        .values(message=WITHDRAWN_PREVIEW),
+        execution_options=NO_SYNC,
+    )
 
 
 async def purge_user_notifications(session: AsyncSession, user_id: uuid.UUID) -> None:
