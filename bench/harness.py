@@ -24,9 +24,27 @@ PASSWORD = "Bench-Password-2026"  # noqa: S105 - a throwaway local account
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port: any, or one of `BENCH_PORTS` (e.g. `42000-42099`) when it is set,
+    for machines where each user has a range of ports to use."""
+    span = os.environ.get("BENCH_PORTS")
+    candidates = [0]
+    if span:
+        low, high = (int(part) for part in span.split("-"))
+        candidates = list(range(low, high + 1))
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen = int(sock.getsockname()[1])
+        if chosen not in _GIVEN:
+            _GIVEN.add(chosen)
+            return chosen
+    raise SystemExit(f"no free port in BENCH_PORTS={span}")
+
+
+_GIVEN: set[int] = set()  # ports handed out already (a server may not have bound one yet)
 
 
 def percentile(values: list[float], q: float) -> float:

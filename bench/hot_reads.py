@@ -11,7 +11,11 @@ the rows it gets to JSON. Both are driven the same way, in alternating rounds:
   from each request's scheduled start, so queueing is counted (no coordinated omission).
 
     .venv/bin/python bench/hot_reads.py postgresql://postgres@127.0.0.1:5432/peal_bench \\
-        [--seed --videos 100000] [--duration 10] [--rounds 2] [--server uvicorn|granian]
+        [--seed --videos 100000] [--duration 10] [--rounds 2] [--server uvicorn|granian] \\
+        [--before /path/to/a/checkout/of/main]
+
+`--before` measures a second API, `peal` from that checkout's `src/`, in the same alternating
+rounds (before/after figures from one run). `BENCH_PORTS=42000-42099` keeps servers in a range.
 
 `--seed` drops and recreates the database's public schema, migrates, and fills it with
 bench/videos_bench.py's data set plus funding requests: use a database of its own.
@@ -158,8 +162,16 @@ def server_env(url: str) -> dict[str, str]:
     return env
 
 
-def start_api(url: str, port: int, server: str, workdir: Path) -> subprocess.Popen[bytes]:
+def start_api(
+    url: str, port: int, server: str, workdir: Path, source: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`peal serve` on `port`; with `source`, the `peal` package of that checkout's `src/`
+    (e.g. a `git worktree` of main) instead of this one, for before/after rounds."""
     env = server_env(url)
+    if source is not None:
+        env["PYTHONPATH"] = str(source / "src")
+        command = [sys.executable, "-m", "peal.cli", "serve", "--port", str(port)]
+        return subprocess.Popen(command, env=env, cwd=workdir, stdout=subprocess.DEVNULL)  # noqa: S603
     if server == "granian":
         command = [
             str(Path(sys.executable).with_name("granian")), "--interface", "asgi", "--factory",
@@ -374,8 +386,16 @@ async def run(args: argparse.Namespace) -> None:
     api_port, raw_port = free_port(), free_port()
     api_base, raw_base = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{raw_port}"
     api = start_api(args.url, api_port, args.server, workdir)
+    before: subprocess.Popen[bytes] | None = None
+    before_base = None
+    if args.before:
+        before_port = free_port()
+        before_base = f"http://127.0.0.1:{before_port}"
+        before = start_api(args.url, before_port, args.server, workdir, Path(args.before))
     try:
         wait_healthy(api_base, "/health")
+        if before_base:
+            wait_healthy(before_base, "/health")
         import httpx
 
         login = await asyncio.to_thread(
@@ -389,45 +409,61 @@ async def run(args: argparse.Namespace) -> None:
         raw = start_baseline(args.url, raw_port, cases, workdir)
         try:
             wait_healthy(raw_base, cases[0].path)
-            await measure(args, cases, token, api_base, raw_base)
+            await measure(args, cases, token, api_base, raw_base, before_base)
         finally:
             raw.send_signal(signal.SIGTERM)
             raw.wait(10)
     finally:
-        api.send_signal(signal.SIGTERM)
-        api.wait(10)
+        for server in (api, before):
+            if server is not None:
+                server.send_signal(signal.SIGTERM)
+                server.wait(10)
 
 
 async def measure(
-    args: argparse.Namespace, cases: list[Case], token: str, api_base: str, raw_base: str
+    args: argparse.Namespace,
+    cases: list[Case],
+    token: str,
+    api_base: str,
+    raw_base: str,
+    before_base: str | None = None,
 ) -> None:
+    apis = [("API", api_base)]
+    if before_base:
+        # The checkout given by --before, measured in the same alternating rounds.
+        apis = [("before", before_base), ("after", api_base)]
     print(
         f"hot reads: {os.cpu_count()} CPUs, 1 {args.server} process vs Starlette + asyncpg, "
         f"wrk -c{CONNECTIONS} {args.duration}s x {args.rounds} alternating rounds"
+        + (f"; before = {args.before}" if before_base else "")
     )
     header = (
-        f"{'case':<20} {'stmts':>5} {'API req/s':>10} {'raw req/s':>10} {'ratio':>6}"
+        f"{'case':<20} {'api':<6} {'stmts':>5} {'API req/s':>10} {'raw req/s':>10} {'ratio':>6}"
         f" {'open-loop rate':>14} {'p50 ms':>7} {'p99 ms':>7}"
     )
     print(header)
     print("-" * len(header))
     for case in cases:
-        api_rates, raw_rates = [], []
-        for _ in range(args.rounds):  # alternating, so drift hits both alike
-            wrk(api_base, case, token, 2)  # warm-up
-            api_rates.append(wrk(api_base, case, token, args.duration))
+        api_rates: dict[str, list[float]] = {name: [] for name, _ in apis}
+        raw_rates = []
+        for _ in range(args.rounds):  # alternating, so drift hits all alike
+            for name, base in apis:
+                wrk(base, case, token, 2)  # warm-up
+                api_rates[name].append(wrk(base, case, token, args.duration))
             wrk(raw_base, case, token, 2)
             raw_rates.append(wrk(raw_base, case, token, args.duration))
-        api_rate, raw_rate = statistics.median(api_rates), statistics.median(raw_rates)
-        rate = 0.8 * api_rate
-        latencies = await open_loop(api_base, case, token, rate, args.duration)
-        ms = [value * 1000 for value in latencies]
-        print(
-            f"{case.name:<20} {len(case.statements):>5} {api_rate:>10.0f} {raw_rate:>10.0f}"
-            f" {api_rate / raw_rate:>6.0%} {rate:>11.0f}/s {statistics.median(ms):>7.1f}"
-            f" {percentile(ms, 0.99):>7.1f}",
-            flush=True,
-        )
+        raw_rate = statistics.median(raw_rates)
+        for name, base in apis:
+            api_rate = statistics.median(api_rates[name])
+            rate = 0.8 * api_rate
+            latencies = await open_loop(base, case, token, rate, args.duration)
+            ms = [value * 1000 for value in latencies]
+            print(
+                f"{case.name:<20} {name:<6} {len(case.statements):>5} {api_rate:>10.0f}"
+                f" {raw_rate:>10.0f} {api_rate / raw_rate:>6.0%} {rate:>11.0f}/s"
+                f" {statistics.median(ms):>7.1f} {percentile(ms, 0.99):>7.1f}",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -442,6 +478,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
+    parser.add_argument(
+        "--before",
+        metavar="CHECKOUT",
+        help="also measure the API of another checkout (e.g. a worktree of main), alternating",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

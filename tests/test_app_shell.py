@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from pydantic import Field, ValidationError
 
 from peal.config import DEV_JWT_SECRET, DEV_REFRESH_SECRET, Settings
@@ -368,3 +369,22 @@ async def test_making_the_app_and_a_405_build_no_route_contexts(
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["Allow"] == "GET"
     assert built == []
+
+
+def test_routes_are_included_flat_with_their_routers_options(settings: Settings) -> None:
+    """No included-router entries to walk per request (`main.include_flat`), and each route
+    still carries its router's prefix, tags and dependencies (admins only, here)."""
+    app = create_app(settings)
+    assert not [route for route in app.router.routes if hasattr(route, "original_router")]
+    admin_routes = [
+        route
+        for route in app.router.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/api/admin/")
+    ]
+    assert admin_routes
+    for route in admin_routes:
+        assert "Administration" in route.tags, route.path
+        assert any(
+            getattr(dependency.call, "__qualname__", "").startswith("require_role")
+            for dependency in route.dependant.dependencies
+        ), route.path

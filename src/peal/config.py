@@ -80,7 +80,9 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "sqlite+aiosqlite:///./peal.db", validation_alias=_env("DATABASE_URL")
     )
-    database_pool_size: int = Field(10, validation_alias=_env("DATABASE_POOL_SIZE"))
+    # The connections each process keeps open (PostgreSQL), and its most: 20 holds a busy
+    # process's concurrent requests (wrk's 16 in bench/hot_reads.py); see `db.create_engine`.
+    database_pool_size: int = Field(20, validation_alias=_env("DATABASE_POOL_SIZE"))
     database_echo: bool = Field(False, validation_alias=_env("DATABASE_ECHO"))
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
 

@@ -95,8 +95,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         settings.database_url,
         echo=settings.database_echo,
+        # A fixed pool, no overflow: an overflow connection is closed as soon as it is handed
+        # back to a full pool, so a burst beyond the pool opened and closed a connection per
+        # request (a server fork, every statement prepared anew). Past the pool, a request
+        # waits for a connection instead; the bound on connections per process is the same.
         pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
+        max_overflow=0,
     )
     event.listen(engine.sync_engine.pool, "checkout", _ping_on_checkout)
     return engine

@@ -47,7 +47,9 @@ class FromApp(Generic[Service]):
         FromApp.wanted.add(field)
         self.field = field
 
-    def __call__(self, request: Request) -> Service:
+    async def __call__(self, request: Request) -> Service:
+        # Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a
+        # thread hand-off per service per request for an attribute read.
         service: Service = getattr(request.app.state, self.field)
         return service
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
 
 from peal import __version__
@@ -131,6 +131,18 @@ class Services:
     google_id_tokens: GoogleIdTokens
 
 
+def include_flat(app: FastAPI, router: APIRouter) -> None:
+    """The router's routes straight into the app's route list.
+
+    `include_router` adds one FastAPI entry per router, and matching a request walks each
+    entry's routes twice (the router's match, then its route contexts), router after router:
+    ~0.1 ms of a request to `/api/videos` (the 11th router). Our routers carry their own
+    prefix, tags, responses and dependencies (`APIRouter.add_api_route` folds the router's
+    into each route), and are included with no options, so the routes are the same ones.
+    """
+    app.router.routes.extend(router.routes)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
@@ -194,7 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        include_flat(app, router)
     refuse_shadowed_methods(app)
     install_openapi(app, required_auth=current_user, optional_auth=optional_user)
 

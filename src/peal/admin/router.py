@@ -23,7 +23,7 @@ from peal.admin.schemas import (
 )
 from peal.auth.dependencies import AdminUser, require_role
 from peal.core.routing import path_id
-from peal.core.schemas import Page, PageParams, error_responses
+from peal.core.schemas import Page, PageParams, error_responses, page_params
 from peal.deps import SessionDep, SettingsDep
 from peal.flows.review_report import review_report
 from peal.funding.schemas import RequestStatus
@@ -51,7 +51,7 @@ def _admins_only(prefix: str, tag: str) -> APIRouter:
 
 router = _admins_only("/api/admin", "Administration")
 
-Pages = Annotated[PageParams, Depends()]
+Pages = Annotated[PageParams, Depends(page_params)]
 
 
 def _client_list(pages: PageParams, total: int) -> dict[str, Any]:

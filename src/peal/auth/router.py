@@ -69,11 +69,13 @@ BUSY_RESPONSE: dict[str, Any] = {
 }
 
 
-def _tools(settings: SettingsDep, passwords: PasswordsDep, tokens: TokensDep) -> service.AuthTools:
+async def _tools(
+    settings: SettingsDep, passwords: PasswordsDep, tokens: TokensDep
+) -> service.AuthTools:
     return service.AuthTools(settings=settings, passwords=passwords, tokens=tokens)
 
 
-def _client(request: Request, settings: SettingsDep) -> service.Client:
+async def _client(request: Request, settings: SettingsDep) -> service.Client:
     return service.Client(
         user_agent=request.headers.get("user-agent"),
         # Behind a trusted proxy, the address it saw (X-Forwarded-For), not the proxy's.

@@ -245,14 +245,20 @@ class Page(CamelModel, Generic[T]):
     pagination: Pagination
 
 
-class PageParams:
-    """`page` (>= 1) and `limit` (1..100) query parameters, validated: out of range is 422."""
+PageNumber = Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1")]
+PageLimit = Annotated[int, Query(ge=1, le=100, description="Items per page (1..100)")]
+PageCursor = Annotated[
+    str | None, Query(max_length=200, description="Opaque cursor from `nextCursor`")
+]
 
-    def __init__(
-        self,
-        page: Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1")] = 1,
-        limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1..100)")] = 20,
-    ) -> None:
+
+class PageParams:
+    """`page` (>= 1) and `limit` (1..100) query parameters, validated: out of range is 422.
+
+    Routes take it as `Annotated[PageParams, Depends(page_params)]`, not `Depends()`: FastAPI
+    calls a class (a sync callable) in a worker thread, a thread hand-off per request."""
+
+    def __init__(self, page: int = 1, limit: int = 20) -> None:
         self.page = page
         self.limit = limit
 
@@ -265,16 +271,10 @@ class PageParams:
 
 
 class CursorParams(PageParams):
-    """Page parameters plus an opaque keyset `cursor` for time-ordered streams."""
+    """Page parameters plus an opaque keyset `cursor` for time-ordered streams
+    (`Depends(cursor_params)`)."""
 
-    def __init__(
-        self,
-        page: Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1")] = 1,
-        limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1..100)")] = 20,
-        cursor: Annotated[
-            str | None, Query(max_length=200, description="Opaque cursor from `nextCursor`")
-        ] = None,
-    ) -> None:
+    def __init__(self, page: int = 1, limit: int = 20, cursor: str | None = None) -> None:
         super().__init__(page, limit)
         self.cursor = decode_cursor(cursor) if cursor else None
 
@@ -286,6 +286,16 @@ class CursorParams(PageParams):
             next_cursor=next_cursor,
             by_cursor=self.cursor is not None,
         )
+
+
+async def page_params(page: PageNumber = 1, limit: PageLimit = 20) -> PageParams:
+    return PageParams(page, limit)
+
+
+async def cursor_params(
+    page: PageNumber = 1, limit: PageLimit = 20, cursor: PageCursor = None
+) -> CursorParams:
+    return CursorParams(page, limit, cursor)
 
 
 class Cursor(BaseModel):

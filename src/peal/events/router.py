@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser
 from peal.core.routing import path_id, put_and_patch
-from peal.core.schemas import PageParams, error_responses
+from peal.core.schemas import PageParams, error_responses, page_params
 from peal.deps import SessionDep, SettingsDep
 from peal.events import service
 from peal.events.schemas import (
@@ -35,7 +35,7 @@ EventId = Annotated[uuid.UUID, path_id("eventId", "event")]
 async def list_events(
     session: SessionDep,
     viewer: OptionalUser,
-    page: Annotated[PageParams, Depends()],
+    page: Annotated[PageParams, Depends(page_params)],
     event_status: Annotated[
         EventStatus | None,
         Query(

@@ -14,7 +14,14 @@ from peal.config import Settings
 from peal.core.idempotency import IdempotencyKeyHeader, idempotent_response
 from peal.core.ratelimit import RateLimiter, enforce_user_limit
 from peal.core.routing import path_id, put_and_patch
-from peal.core.schemas import CursorParams, Page, PageParams, error_responses
+from peal.core.schemas import (
+    CursorParams,
+    Page,
+    PageParams,
+    cursor_params,
+    error_responses,
+    page_params,
+)
 from peal.db import read_only
 from peal.deps import RateLimiterDep, SessionDep, SettingsDep
 from peal.funding import donations, service
@@ -36,8 +43,8 @@ router = APIRouter(tags=["Funding"], responses=error_responses(401))
 
 RequestId = Annotated[uuid.UUID, path_id("requestId", "funding request")]
 UserId = Annotated[uuid.UUID, path_id("userId", "user", example=2)]
-Pages = Annotated[PageParams, Depends()]
-Cursors = Annotated[CursorParams, Depends()]
+Pages = Annotated[PageParams, Depends(page_params)]
+Cursors = Annotated[CursorParams, Depends(cursor_params)]
 Fundraiser = Annotated[User, Depends(require_role(*service.FUNDRAISER_ROLES))]
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
 from peal.core.routing import path_id, put_and_patch
-from peal.core.schemas import Page, PageParams, error_responses
+from peal.core.schemas import Page, PageParams, error_responses, page_params
 from peal.deps import SessionDep
 from peal.mentors import matching, service
 from peal.mentors.schemas import (
@@ -40,7 +40,7 @@ from peal.users.schemas import LABEL_MAX
 router = APIRouter(prefix="/api/mentors", tags=["Mentors"], responses=error_responses(401))
 
 MentorId = Annotated[uuid.UUID, path_id("mentorId", "mentor profile", example=3)]
-Pages = Annotated[PageParams, Depends()]
+Pages = Annotated[PageParams, Depends(page_params)]
 WomanOrSponsor = Annotated[User, Depends(require_role("woman", "sponsor"))]
 
 

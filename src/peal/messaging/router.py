@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser
 from peal.core.routing import path_id, with_alias
-from peal.core.schemas import CursorParams, error_responses
+from peal.core.schemas import CursorParams, cursor_params, error_responses
 from peal.deps import SessionDep
 from peal.messaging import service
 from peal.messaging.schemas import (
@@ -35,7 +35,7 @@ aliases = APIRouter(
 )
 
 ConversationId = Annotated[uuid.UUID, path_id("conversationId", "conversation")]
-Pages = Annotated[CursorParams, Depends()]
+Pages = Annotated[CursorParams, Depends(cursor_params)]
 MessagesInline = Annotated[
     int, Query(ge=1, le=100, description="How many of the newest messages to include")
 ]

@@ -10,14 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from peal.auth.dependencies import CurrentUser
-from peal.core.schemas import PageParams, error_responses
+from peal.core.schemas import PageParams, error_responses, page_params
 from peal.deps import SessionDep, SettingsDep
 from peal.moderation import service
 from peal.moderation.schemas import ReportCreate, ReportEnvelope, ReportsEnvelope
 
 router = APIRouter(prefix="/api/moderation", tags=["Moderation"], responses=error_responses(401))
 
-Pages = Annotated[PageParams, Depends()]
+Pages = Annotated[PageParams, Depends(page_params)]
 
 
 @router.post(

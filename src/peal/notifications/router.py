@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser
 from peal.core.routing import path_id, put_and_patch
-from peal.core.schemas import CursorParams, error_responses
+from peal.core.schemas import CursorParams, cursor_params, error_responses
 from peal.deps import SessionDep
 from peal.notifications import service
 from peal.notifications.schemas import (
@@ -28,7 +28,7 @@ router = APIRouter(
 )
 
 NotificationId = Annotated[uuid.UUID, path_id("notificationId", "notification")]
-Pages = Annotated[CursorParams, Depends()]
+Pages = Annotated[CursorParams, Depends(cursor_params)]
 
 
 @router.get(

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from peal.auth.dependencies import CurrentUser, OptionalUser
 from peal.core.idempotency import IdempotencyKeyHeader
-from peal.core.schemas import CursorParams, error_responses
+from peal.core.schemas import CursorParams, cursor_params, error_responses
 from peal.deps import RateLimiterDep, SessionDep, SettingsDep
 from peal.flows import settle_payment_webhook as service
 from peal.funding import donations
@@ -27,7 +27,7 @@ from peal.payments.schemas import WebhookAck
 
 router = APIRouter(prefix="/api/payments", tags=["Payments"])
 
-Cursors = Annotated[CursorParams, Depends()]
+Cursors = Annotated[CursorParams, Depends(cursor_params)]
 
 
 @router.post(

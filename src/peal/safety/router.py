@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from peal.auth.dependencies import CurrentUser
 from peal.config import Settings
 from peal.core.routing import path_id
-from peal.core.schemas import Page, PageParams, error_responses
+from peal.core.schemas import Page, PageParams, error_responses, page_params
 from peal.db import after_commit, release_connection, utcnow
 from peal.deps import SessionDep, SettingsDep, StorageDep
 from peal.flows.block_user import block_user
@@ -33,7 +33,7 @@ from peal.users.models import DataExport, User
 router = APIRouter(tags=["Safety"], responses=error_responses(401))
 
 UserId = Annotated[uuid.UUID, path_id("userId", "user")]
-Pages = Annotated[PageParams, Depends()]
+Pages = Annotated[PageParams, Depends(page_params)]
 
 
 def _people(rows: list[tuple[User, datetime]]) -> list[ShutOutPerson]:

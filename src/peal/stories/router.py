@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from peal.auth.dependencies import CurrentUser, OptionalUser, require_role
 from peal.core.routing import path_id, put_and_patch
-from peal.core.schemas import CursorParams, Page, error_responses
+from peal.core.schemas import CursorParams, Page, cursor_params, error_responses
 from peal.deps import SessionDep
 from peal.stories import service
 from peal.stories.schemas import CelebrationOut, StoryCreate, StoryEnvelope, StoryOut, StoryUpdate
@@ -18,7 +18,7 @@ from peal.users.models import User
 router = APIRouter(prefix="/api/stories", tags=["Stories"], responses=error_responses(401))
 
 StoryId = Annotated[uuid.UUID, path_id("storyId", "story")]
-Cursors = Annotated[CursorParams, Depends()]
+Cursors = Annotated[CursorParams, Depends(cursor_params)]
 Storyteller = Annotated[User, Depends(require_role(*service.STORYTELLER_ROLES))]
 
 

@@ -12,7 +12,7 @@ from peal.auth.dependencies import CurrentUser, OptionalUser, is_admin
 from peal.core.errors import ValidationFailed
 from peal.core.ratelimit import enforce_email_change_quota
 from peal.core.routing import path_id, put_and_patch
-from peal.core.schemas import Page, PageParams, error_cases, error_responses
+from peal.core.schemas import Page, PageParams, error_cases, error_responses, page_params
 from peal.db import read_only
 from peal.deps import RateLimiterDep, SessionDep, SettingsDep
 from peal.flows.delete_account import delete_account
@@ -35,7 +35,7 @@ from peal.users.schemas import (
 router = APIRouter(prefix="/api/users", tags=["Users"], responses=error_responses(401))
 
 UserId = Annotated[uuid.UUID, path_id("userId", "user")]
-Pages = Annotated[PageParams, Depends()]
+Pages = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get(

@@ -12,7 +12,15 @@ from peal.auth.dependencies import CurrentUser, OptionalUser
 from peal.config import Settings
 from peal.core.ratelimit import client_ip
 from peal.core.routing import path_id
-from peal.core.schemas import CursorParams, Page, PageParams, Pagination, error_responses
+from peal.core.schemas import (
+    CursorParams,
+    Page,
+    PageParams,
+    Pagination,
+    cursor_params,
+    error_responses,
+    page_params,
+)
 from peal.db import read_only
 from peal.deps import SessionDep, SettingsDep
 from peal.users import service as users_service
@@ -34,8 +42,8 @@ from peal.videos.schemas import (
 router = APIRouter(prefix="/api/videos", tags=["Videos"])
 users_router = APIRouter(prefix="/api/users", tags=["Videos"])
 
-Pages = Annotated[PageParams, Depends()]
-CursorPages = Annotated[CursorParams, Depends()]
+Pages = Annotated[PageParams, Depends(page_params)]
+CursorPages = Annotated[CursorParams, Depends(cursor_params)]
 Filter = Annotated[str | None, Query(max_length=100)]
 VideoId = Annotated[uuid.UUID, path_id("videoId", "video")]
 CommentId = Annotated[uuid.UUID, path_id("commentId", "comment")]
