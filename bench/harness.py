@@ -6,6 +6,7 @@ figures; nothing asserts (machines are noisy)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import socket
@@ -182,3 +183,27 @@ async def probe_health(
         else:
             statuses.append(response.status_code)
         await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def separate_health_prober(port: int) -> AsyncIterator[list[float]]:
+    """Probe /health every 10 ms from another process (`health_prober.py`) for the duration
+    of the block; the list holds the latencies once the block ends. Any answer but 200 ends
+    the bench. In-process probing (`probe_health`) shares the load generator's event loop, so
+    its figures also count that loop's lag behind its own many requests."""
+    prober = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bench" / "health_prober.py"),
+        str(port),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    latencies: list[float] = []
+    try:
+        yield latencies
+    finally:
+        output, _ = await prober.communicate(b"")
+    result = json.loads(output)
+    if any(status != 200 for status in result["statuses"]):
+        raise SystemExit(f"/health answered {sorted(set(result['statuses']))}")
+    latencies.extend(result["latencies"])

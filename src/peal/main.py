@@ -189,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await stop_client()
             await close_runtime()
             await db.dispose()
+            services.passwords.close()
             if redis is not None:
                 await redis.aclose()
 

@@ -150,3 +150,25 @@ async def test_password_hashing_runs_below_the_event_loops_priority(app: Any) ->
     await passwords.hash("Correct-Horse-Battery-9")
     assert seen == [min(MAX_NICENESS, loop_niceness + HASH_THREAD_NICENESS)]
     assert seen[0] > loop_niceness or loop_niceness == MAX_NICENESS
+
+
+async def test_other_threaded_work_keeps_the_loops_priority_after_a_hash(app: Any) -> None:
+    """The hashes' low priority stays on the hasher's own threads: /health's storage probe,
+    file reads and sync dependencies run in the shared thread pools, and a niced thread handed
+    back there would make them wait behind every busy process during a login storm."""
+    import asyncio
+    import os
+    import threading
+
+    import anyio
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_niceness = niceness()
+    passwords = app.state.passwords
+    for _ in range(3):
+        await passwords.hash("Correct-Horse-Battery-9")
+        await passwords.verify(None, "Correct-Horse-Battery-9")
+        assert await anyio.to_thread.run_sync(niceness) == loop_niceness
+        assert await asyncio.to_thread(niceness) == loop_niceness

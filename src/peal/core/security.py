@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -10,12 +11,12 @@ import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import anyio
 import jwt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -33,15 +34,14 @@ ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a token type name, not a secret
 # login storm then takes the CPU the event loop leaves idle instead of sharing it evenly with
 # the loop: every other request keeps its latency, and logins still use all the spare CPU.
 # Relative, so a server started under `nice` still ranks its loop above its hashes.
+# The threads are the hasher's own (never the shared anyio/asyncio pools): a niced thread
+# handed back to a shared pool would run other requests' work (/health's storage probe, file
+# reads, sync dependencies) at the hashes' low priority, behind every busy process.
 HASH_THREAD_NICENESS = 10
 MAX_NICENESS = 19
-_thread_state = threading.local()
 
 
 def _lower_this_threads_priority() -> None:
-    if getattr(_thread_state, "niced", False):
-        return
-    _thread_state.niced = True
     with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: no harm
         current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         os.setpriority(
@@ -54,9 +54,10 @@ def _lower_this_threads_priority() -> None:
 class PasswordHashing:
     """argon2id hashing in worker threads, a few at a time, so the event loop never blocks.
 
-    The limiter bounds memory (each hash takes ~19 MiB) and CPU under a login storm; requests
-    beyond it wait their turn instead of piling threads up. The threads run at a lower
-    priority than the event loop (HASH_THREAD_NICENESS).
+    A pool of its own, `PASSWORD_HASH_CONCURRENCY` threads, bounds memory (each hash takes
+    ~19 MiB) and CPU under a login storm; requests beyond it wait their turn in the pool's
+    queue instead of piling threads up. Its threads run at a lower priority than the event
+    loop (HASH_THREAD_NICENESS), and only hashes run on them.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -66,7 +67,11 @@ class PasswordHashing:
             parallelism=1,
             type=Type.ID,
         )
-        self._limiter = anyio.CapacityLimiter(settings.password_hash_concurrency)
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.password_hash_concurrency,
+            thread_name_prefix="peal-password-hash",
+            initializer=_lower_this_threads_priority,
+        )
         self._queue_limit = settings.password_hash_concurrency + settings.password_hash_queue_limit
         self._pending = 0
         self._dummy_hash: str | None = None
@@ -95,7 +100,6 @@ class PasswordHashing:
         return await self._run(self._hash, password)
 
     def _hash(self, password: str) -> str:
-        _lower_this_threads_priority()
         return self._hasher.hash(password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
@@ -108,13 +112,17 @@ class PasswordHashing:
         return ok and password_hash is not None
 
     async def _run(self, function: Callable[..., T], *args: str) -> T:
-        return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
+        # Cancelled while queued (the client left): the hash never runs.
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def close(self) -> None:
+        """Stop the hashing threads once the hashes already asked for are done."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
 
     def _verify(self, password_hash: str, password: str) -> bool:
-        _lower_this_threads_priority()
         try:
             return self._hasher.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
