@@ -5,7 +5,11 @@ database, creates demo accounts, then measures `/health` latency alone and while
 concurrent logins run (each login verifies an argon2id hash). If hashing ran on the event
 loop, /health would wait behind every hash; done in worker threads, it stays fast.
 
-    .venv/bin/python bench/login_vs_health.py [--logins 200] [--concurrency 16]
+    .venv/bin/python bench/login_vs_health.py [--logins 200] [--concurrency 16] \\
+        [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/peal_bench_logins]
+
+`--database-url` runs it on PostgreSQL instead: that database is emptied first (use one of
+its own).
 
 Prints figures only; nothing here asserts timings (machines are noisy).
 """
@@ -28,6 +32,7 @@ from harness import (
     ROOT,
     base_env,
     create_accounts,
+    empty_database,
     migrate,
     probe_health,
     running_server,
@@ -39,6 +44,9 @@ from harness import (
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="peal-bench-"))
     env = base_env(workdir)
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
+        await empty_database(args.database_url)
     await migrate(env)
     emails = [f"bench{i}@example.com" for i in range(args.accounts)]
     await create_accounts(env, emails)
@@ -81,7 +89,8 @@ async def run(args: argparse.Namespace) -> None:
             await prober
 
     mode = "ON the event loop (control group)" if args.inline_hashing else "in worker threads"
-    print(f"PEAL login storm vs /health ({os.cpu_count()} CPUs, SQLite, 1 uvicorn process)")
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"PEAL login storm vs /health ({os.cpu_count()} CPUs, {database}, 1 uvicorn process)")
     print(f"password hashing: {mode}")
     print(f"logins: {args.logins} with concurrency {args.concurrency}")
     print(summary("/health alone", baseline))
@@ -100,6 +109,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--accounts", type=int, default=20)
     parser.add_argument("--health-samples", type=int, default=200)
+    parser.add_argument(
+        "--database-url", help="a PostgreSQL bench database, emptied first (default: SQLite)"
+    )
     parser.add_argument(
         "--inline-hashing",
         action="store_true",
