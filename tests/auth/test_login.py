@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from argon2 import PasswordHasher, Type
 from fastapi import FastAPI
 from sqlalchemy import select, update
@@ -172,3 +173,22 @@ async def test_other_threaded_work_keeps_the_loops_priority_after_a_hash(app: An
         await passwords.verify(None, "Correct-Horse-Battery-9")
         assert await anyio.to_thread.run_sync(niceness) == loop_niceness
         assert await asyncio.to_thread(niceness) == loop_niceness
+
+
+def test_hashes_leave_the_event_loop_a_core_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset, PASSWORD_HASH_CONCURRENCY is one fewer than the cores (at least one): with a
+    hashing thread per core, a login storm took the loop's core and /health's p99 with it."""
+    from pydantic import ValidationError
+
+    from peal.config import Settings, default_hash_concurrency
+
+    assert [default_hash_concurrency(n) for n in (None, 1, 2, 8)] == [1, 1, 1, 7]
+    monkeypatch.delenv("PASSWORD_HASH_CONCURRENCY", raising=False)
+    monkeypatch.delenv("PEAL_PASSWORD_HASH_CONCURRENCY", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert Settings(_env_file=None).password_hash_concurrency == 5
+    monkeypatch.setenv("PASSWORD_HASH_CONCURRENCY", "3")
+    assert Settings(_env_file=None).password_hash_concurrency == 3
+    monkeypatch.setenv("PASSWORD_HASH_CONCURRENCY", "0")
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
