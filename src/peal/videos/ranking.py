@@ -23,7 +23,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    exists,
     func,
     literal,
     select,
@@ -304,13 +303,17 @@ async def _candidates(
             _source("fresh", base, newest, ANONYMOUS_SOURCE_LIMIT),
         )
     else:
+        # What she liked, read once for every source (a CTE, one scan of her likes, hashed):
+        # as a NOT EXISTS in each source it was one more join for the planner to order in
+        # each of them (a third of the statement's planning) and an index probe per row.
+        liked = (
+            select(VideoLike.video_id)
+            .where(VideoLike.user_id == viewer.id, VideoLike.created_at <= as_of)
+            .cte("liked")
+        )
         base += [
             Video.author_id != viewer.id,
-            ~exists().where(
-                VideoLike.video_id == Video.id,
-                VideoLike.user_id == viewer.id,
-                VideoLike.created_at <= as_of,
-            ),
+            Video.id.not_in(select(liked.c.video_id)),
         ]
         trending_only = [*base, Video.trending_score > 0]
         # Read first (one small query): as literal values the planner can use the category
