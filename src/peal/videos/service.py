@@ -288,7 +288,7 @@ def _search_condition(session: AsyncSession, term: str) -> ColumnElement[bool]:
 
 
 def _filter_conditions(
-    session: AsyncSession, filters: VideoFilters, viewer: User | None
+    session: AsyncSession, filters: VideoFilters, viewer: User | None, *, search: bool = True
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [video_visible(viewer)]
     # Lists show ready videos; an author listing her own (or an admin listing anyone's) also
@@ -306,9 +306,15 @@ def _filter_conditions(
         conditions.extend(unmuted_authors(viewer))
     if filters.category:
         conditions.append(Video.category == normalize_tag(filters.category))
-    if filters.search and (term := " ".join(filters.search.split()).lower()):
+    if search and (term := search_term(filters)):
         conditions.append(_search_condition(session, term))
     return conditions
+
+
+def search_term(filters: VideoFilters) -> str | None:
+    """The `search` filter as matched: its words lower-cased, one space apart."""
+    term = " ".join((filters.search or "").split()).lower()
+    return term or None
 
 
 async def list_videos(
@@ -324,6 +330,12 @@ async def list_videos(
 
     With a tag, the walk follows the tag's own index (`video_tags (tag, video_created_at)`),
     so a rare tag costs as little as a common one.
+
+    With a search, the first query reads the matching ids themselves (at most COUNT_CAP + 1):
+    when they are all there, the page is taken among them by primary key, and the substring
+    match (a trigram index scan, the costly part of a search) runs once, not once for the
+    count and again for the page. Past the cap, the page query matches as any list does
+    (newest first, stopping at the page).
     """
     conditions = _filter_conditions(session, filters, viewer)
     ids = select(Video.id).join(User, User.id == Video.author_id)
@@ -334,13 +346,23 @@ async def list_videos(
         ids = ids.join(VideoTag, on_tag)
         query = query.join(VideoTag, on_tag)
         created, video_id = VideoTag.video_created_at, VideoTag.video_id
-    capped = ids.where(*conditions).limit(COUNT_CAP).subquery()
-    total = await session.scalar(select(func.count()).select_from(capped))
-    query = query.where(*conditions)
+    if search_term(filters) is None:
+        capped = ids.where(*conditions).limit(COUNT_CAP).subquery()
+        total = await session.scalar(select(func.count()).select_from(capped)) or 0
+        query = query.where(*conditions)
+    else:
+        matched = list(await session.scalars(ids.where(*conditions).limit(COUNT_CAP + 1)))
+        total = min(len(matched), COUNT_CAP)
+        if len(matched) <= COUNT_CAP:
+            # Every match is known: the page is among them, the other rules checked again.
+            unsearched = _filter_conditions(session, filters, viewer, search=False)
+            query = query.where(Video.id.in_(matched), *unsearched)
+        else:
+            query = query.where(*conditions)
     query = keyset_page(query, created, video_id, limit=limit, offset=offset, cursor=cursor)
     rows = [VideoCard(*row) for row in await session.execute(query)]
     rows, next_cursor = cut_page(rows, limit, position=lambda card: (card.created_at, card.id))
-    return VideoPage(rows, total or 0, next_cursor)
+    return VideoPage(rows, total, next_cursor)
 
 
 async def list_trending(

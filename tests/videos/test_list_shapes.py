@@ -1,0 +1,86 @@
+"""The shapes of the list and feed queries chosen for speed answer what the plain ones did.
+
+A search list reads its matching ids once and takes the page among them (by primary key)
+when they fit under the count cap, and matches again page by page past it; the feed's tag
+source merges the labels' newest-first walks under one limit. Each is checked here against
+the rule it stands for, on both sides of its threshold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from peal.users.models import User, UserInterest
+from peal.videos import ranking, service
+from tests.uploads.helpers import insert_videos
+
+
+async def _walk(client: httpx.AsyncClient, query: str) -> tuple[list[str], int, list[str]]:
+    """Every id of a list by cursor (pages of 2), its total, and page 2 by number."""
+    seen: list[str] = []
+    body = (await client.get(f"/api/videos?limit=2&{query}")).json()
+    total = body["pagination"]["total"]
+    seen += [v["id"] for v in body["data"]]
+    while body["pagination"]["nextCursor"]:
+        cursor = body["pagination"]["nextCursor"]
+        body = (await client.get(f"/api/videos?limit=2&{query}&cursor={cursor}")).json()
+        seen += [v["id"] for v in body["data"]]
+    page2 = (await client.get(f"/api/videos?limit=2&page=2&{query}")).json()
+    return seen, total, [v["id"] for v in page2["data"]]
+
+
+@pytest.mark.parametrize("cap", [3, 1000])
+async def test_a_search_pages_alike_under_and_past_the_count_cap(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    woman: Any,
+    make_user: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    cap: int,
+) -> None:
+    monkeypatch.setattr(service, "COUNT_CAP", cap)
+    start = datetime.now(UTC) - timedelta(hours=3)
+    bread = await insert_videos(app, woman.id, 5, title="Bread at dawn", tags=("baking",))
+    await insert_videos(app, woman.id, 2, title="Code club", start=start)
+    hidden = await make_user(is_public=False)
+    await insert_videos(app, hidden.id, 1, title="Bread in private", tags=("baking",))
+    await insert_videos(app, woman.id, 1, title="Bread in the oven", status="processing")
+    expected = [str(video_id) for video_id in reversed(bread)]
+    for query in ("search=BREAD", "search=bread&tag=baking", "search=at%20dawn"):
+        seen, total, page2 = await _walk(client, query)
+        assert seen == expected, query
+        assert total == min(5, cap), query
+        assert page2 == expected[2:4], query
+    assert (await _walk(client, "search=rye"))[:2] == ([], 0)
+
+
+async def test_the_feed_tag_source_is_the_newest_rows_of_all_labels(
+    app: FastAPI, woman: Any, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ranking, "SOURCE_LIMIT", 4)
+    author = await make_user()
+    start = datetime.now(UTC) - timedelta(days=1)
+    # One label far newer than the others, one video under two labels, one label with none.
+    bread = await insert_videos(app, author.id, 5, tags=("bread",), start=start)
+    both = await insert_videos(
+        app, author.id, 1, tags=("bread", "cake"), start=start + timedelta(minutes=1)
+    )
+    cake = await insert_videos(app, author.id, 2, tags=("cake",), start=start - timedelta(days=1))
+    async with app.state.db.sessionmaker() as session:
+        for label in ("bread", "cake", "soup"):
+            session.add(UserInterest(user_id=woman.id, interest=label))
+        await session.commit()
+    rows = [(start + timedelta(seconds=i), video_id) for i, video_id in enumerate(bread)]
+    rows += [(start + timedelta(minutes=1), both[0])] * 2
+    rows += [(start - timedelta(days=1) + timedelta(seconds=i), v) for i, v in enumerate(cake)]
+    newest = {video_id for _, video_id in sorted(rows, reverse=True)[:4]}
+    async with app.state.db.sessionmaker() as session:
+        viewer = await session.get(User, woman.id)
+        assert viewer is not None
+        found = await ranking._candidates(session, viewer, datetime.now(UTC))
+    assert {c.id for c in found if "tags" in c.sources} == newest
+    assert both[0] in newest and not newest & set(cake)
