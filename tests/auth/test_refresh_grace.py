@@ -70,6 +70,7 @@ async def test_a_revoked_token_gets_no_grace(
     assert (await refresh(client, first["refreshToken"])).status_code == 401
 
 
+@pytest.mark.committing
 async def test_grace_zero_turns_the_window_off(
     make_settings: Callable[..., Any], make_user: Callable[..., Any]
 ) -> None:

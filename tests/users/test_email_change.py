@@ -461,6 +461,7 @@ async def test_two_accounts_confirming_one_address_at_once_one_wins(
     assert len(owners) == 1
 
 
+@pytest.mark.committing
 async def test_email_change_links_are_rate_limited(
     limited_app: Callable[..., Any],  # noqa: F811
     make_user: Callable[..., Any],
