@@ -1,5 +1,15 @@
 """Test harness: a migrated database (SQLite, or PostgreSQL + Redis when asked), the app over
-httpx, clean tables after every test, user factories, and a SQL statement counter.
+httpx, user factories, and a SQL statement counter.
+
+`app` is one app per worker (`shared_app`); each test runs in a database transaction rolled
+back at its end, which every session of the app and of the test joins through a SAVEPOINT
+(tests/transaction.py). What the app keeps outside the database (mail and upload directories,
+rate-limit counters, the real-time hub's connections, replaced `app.state` services) is reset
+after each test. A test overriding `settings` gets its own app, in the same kind of
+transaction. `@pytest.mark.committing` gives a test its own app with real commits and every
+table emptied afterwards: for tests another connection must see the writes of (CLI commands,
+a second app or server), whose sessions race (`asyncio.gather`, PostgreSQL locks), or that
+watch the connection pool.
 
 `PEAL_TEST_TARGET=postgres` (set by `make test` when `PEAL_TEST_DATABASE_URL` and
 `PEAL_TEST_REDIS_URL` are given) runs the same suite against those servers.

@@ -86,6 +86,7 @@ async def test_grace_zero_turns_the_window_off(
             assert again.json()["code"] == "refresh_reused"
 
 
+@pytest.mark.committing  # its requests race each other
 @postgres_only
 @pytest.mark.parametrize("tabs", [2, 5])
 async def test_concurrent_refreshes_of_one_token_all_keep_the_sign_in(

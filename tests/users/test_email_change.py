@@ -443,6 +443,7 @@ async def test_an_address_taken_before_the_confirmation_is_409(
     assert mailbox.to(woman.email) == []
 
 
+@pytest.mark.committing  # its requests race each other
 async def test_two_accounts_confirming_one_address_at_once_one_wins(
     client: httpx.AsyncClient,
     woman: AuthedUser,
