@@ -1,5 +1,15 @@
 """Test harness: a migrated database (SQLite, or PostgreSQL + Redis when asked), the app over
-httpx, clean tables after every test, user factories, and a SQL statement counter.
+httpx, user factories, and a SQL statement counter.
+
+`app` is one app per worker (`shared_app`); each test runs in a database transaction rolled
+back at its end, which every session of the app and of the test joins through a SAVEPOINT
+(tests/transaction.py). What the app keeps outside the database (mail and upload directories,
+rate-limit counters, the real-time hub's connections, replaced `app.state` services) is reset
+after each test. A test overriding `settings` gets its own app, in the same kind of
+transaction. `@pytest.mark.committing` gives a test its own app with real commits and every
+table emptied afterwards: for tests another connection must see the writes of (CLI commands,
+a second app or server), whose sessions race (`asyncio.gather`, PostgreSQL locks), or that
+watch the connection pool.
 
 `PEAL_TEST_TARGET=postgres` (set by `make test` when `PEAL_TEST_DATABASE_URL` and
 `PEAL_TEST_REDIS_URL` are given) runs the same suite against those servers.
@@ -11,6 +21,7 @@ import contextlib
 import email
 import email.policy
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -96,14 +107,18 @@ from sqlalchemy.engine import make_url  # noqa: E402
 import peal.config  # noqa: E402
 import peal.models  # noqa: E402 - every table registered for the clean-up
 from peal.config import Settings  # noqa: E402
-from peal.db import Base  # noqa: E402
+from peal.core.ratelimit import RateLimiter  # noqa: E402
+from peal.core.realtime import set_sink  # noqa: E402
+from peal.db import Base, Database  # noqa: E402
 
 # A `development` Settings made by a test keeps its generated secrets here, not in ./var.
 peal.config.DEV_SECRETS_FILE = _TMP / "dev-secrets.json"
-from peal.jobs import wait_for_jobs  # noqa: E402
+from peal.jobs import set_runtime, wait_for_jobs  # noqa: E402
 from peal.main import create_app  # noqa: E402
+from peal.realtime.hub import RealtimeHub  # noqa: E402
 from peal.settings.models import UserSettings  # noqa: E402
 from peal.users.models import User  # noqa: E402
+from tests.transaction import rolled_back  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PASSWORD = "Correct-Horse-Battery-9"
@@ -140,7 +155,7 @@ def _reset_postgres(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def migrated_database_url() -> str:
     url = Settings().database_url
     if TARGET == "postgres":
         _reset_postgres(url)
@@ -148,14 +163,44 @@ def database_url() -> str:
     return url
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+@pytest.fixture(scope="session")
+def database_url(migrated_database_url: str) -> str:
+    """The test database (a test may parametrize this name with another URL)."""
+    return migrated_database_url
+
+
+def _test_settings(database_url: str, directory: Path) -> Settings:
     return Settings(
         database_url=database_url,
-        email_file_path=tmp_path / "mail",
-        storage_local_path=tmp_path / "uploads",
+        email_file_path=directory / "mail",
+        storage_local_path=directory / "uploads",
         external_image_hosts=["cdn.example.com"],  # the tests' stand-in for a trusted CDN
     )
+
+
+def _committing(request: pytest.FixtureRequest) -> bool:
+    return request.node.get_closest_marker("committing") is not None
+
+
+@pytest.fixture(scope="session")
+def shared_settings(migrated_database_url: str) -> Settings:
+    """The settings of the worker's shared app; its mail and upload directories are emptied
+    after every test."""
+    return _test_settings(migrated_database_url, _TMP / "shared")
+
+
+@pytest.fixture
+def settings(
+    request: pytest.FixtureRequest, shared_settings: Settings, tmp_path: Path
+) -> Iterator[Settings]:
+    if _committing(request):
+        yield _test_settings(shared_settings.database_url, tmp_path)
+        return
+    try:
+        yield shared_settings
+    finally:
+        for directory in (shared_settings.email_file_path, shared_settings.storage_local_path):
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
@@ -177,15 +222,77 @@ async def _truncate_all(app: FastAPI) -> None:
             await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our table names
 
 
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
+_STATE_AT_START: dict[FastAPI, dict[str, Any]] = {}
+
+
+@pytest.fixture(scope="session")
+async def shared_app(shared_settings: Settings) -> AsyncIterator[FastAPI]:
+    """The worker's app for every test not marked `committing` (see `app`)."""
+    application = create_app(shared_settings)
     async with application.router.lifespan_context(application):
-        try:
-            yield application
-        finally:
-            await wait_for_jobs()
-            await _truncate_all(application)
+        _STATE_AT_START[application] = dict(application.state._state)
+        yield application
+
+
+@pytest.fixture
+async def app(
+    request: pytest.FixtureRequest, settings: Settings, shared_app: FastAPI
+) -> AsyncIterator[FastAPI]:
+    """The app under test. By default the worker's shared app, with every session it opens
+    (and the test's own `app.state.db.sessionmaker()`) joined to one transaction that is rolled
+    back after the test (tests/transaction.py). A test whose `settings` differ (a directory's
+    conftest overrides the fixture) gets an app of its own, in the same kind of transaction. A
+    test marked `@pytest.mark.committing` gets an app of its own whose commits are real, and
+    every table emptied afterwards."""
+    if _committing(request):
+        application = create_app(settings)
+        async with application.router.lifespan_context(application):
+            try:
+                yield application
+            finally:
+                await wait_for_jobs()
+                await _truncate_all(application)
+        return
+    if settings is not shared_app.state.settings:
+        application = create_app(settings)
+        async with (
+            application.router.lifespan_context(application),
+            rolled_back(application.state.db),
+        ):
+            try:
+                yield application
+            finally:
+                await wait_for_jobs()
+        return
+    state = shared_app.state
+    db: Database = state.db
+    # An app a previous test started and stopped took the process-wide hooks with it.
+    set_runtime(settings, db)
+    set_sink(state.realtime)
+    try:
+        async with rolled_back(db):
+            try:
+                yield shared_app
+            finally:
+                await wait_for_jobs()
+    finally:
+        await _reset_shared_app(shared_app)
+
+
+async def _reset_shared_app(app: FastAPI) -> None:
+    """What the shared app keeps outside the database, back to how it started: the services
+    a test replaced (`app.state.storage_check = ...`), dependency overrides, the rate limiter's
+    counters and the real-time hub's connections."""
+    app.state._state.clear()
+    app.state._state.update(_STATE_AT_START[app])
+    app.dependency_overrides.clear()
+    limiter: RateLimiter = app.state.rate_limiter
+    await limiter.storage.reset()
+    limiter._bypass_until = 0.0
+    hub: RealtimeHub = app.state.realtime
+    hub.sockets.clear()
+    hub.online.clear()
+    hub.streams.clear()
 
 
 @pytest.fixture

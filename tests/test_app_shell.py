@@ -344,6 +344,7 @@ async def test_a_catch_all_route_does_not_answer_for_the_local_upload_path(
     assert answer.headers["allow"] == "PUT"
 
 
+@pytest.mark.committing
 async def test_making_the_app_and_a_405_build_no_route_contexts(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,9 @@ from peal.db import Database
 from peal.users.models import User
 from tests.conftest import TARGET
 
+# These test the production session paths themselves (autocommit reads, pool checkout).
+pytestmark = pytest.mark.committing
+
 
 def _record_isolation() -> tuple[list[tuple[str, Any]], Any]:
     seen: list[tuple[str, Any]] = []

@@ -48,6 +48,7 @@ def test_development_generates_its_own_secrets_once(secrets_file: Path) -> None:
     assert Settings(environment="development", jwt_secret=STRONG).jwt_secret == STRONG
 
 
+@pytest.mark.committing
 async def test_a_token_signed_with_the_published_secret_is_refused(
     secrets_file: Path, settings: Settings, make_user: Callable[..., Any]
 ) -> None:
@@ -71,6 +72,7 @@ async def test_a_token_signed_with_the_published_secret_is_refused(
     ("host", "served"),
     [("0.0.0.0", False), ("192.0.2.10", False), ("::", False), ("127.0.0.1", True)],  # noqa: S104
 )
+@pytest.mark.committing
 def test_serve_refuses_a_reachable_host_with_a_published_secret(
     monkeypatch: pytest.MonkeyPatch, settings: Settings, host: str, served: bool
 ) -> None:

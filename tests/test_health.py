@@ -46,6 +46,7 @@ async def test_healthy(client: httpx.AsyncClient) -> None:
     assert response.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.committing
 async def test_healthy_creates_the_storage_directory(
     make_settings: MakeSettings, tmp_path: Path
 ) -> None:
@@ -58,6 +59,7 @@ async def test_healthy_creates_the_storage_directory(
     assert list(directory.iterdir()) == []  # the probe file is gone
 
 
+@pytest.mark.committing
 @pytest.mark.skipif(REDIS_URL is None, reason="needs the PostgreSQL + Redis run")
 async def test_healthy_with_redis(make_settings: MakeSettings) -> None:
     async with serve(make_settings(redis_url=REDIS_URL)) as (_app, http):
@@ -75,6 +77,7 @@ async def test_healthy_with_redis(make_settings: MakeSettings) -> None:
     ],
     ids=["sqlite-missing-directory", "postgres-closed-port"],
 )
+@pytest.mark.committing
 async def test_degraded_when_the_database_is_unreachable(
     make_settings: MakeSettings, tmp_path: Path, database_url: str
 ) -> None:
@@ -90,6 +93,7 @@ async def test_degraded_when_the_database_is_unreachable(
     assert "Connect" not in response.text and "sqlite" not in response.text
 
 
+@pytest.mark.committing
 async def test_degraded_when_redis_is_configured_but_down(make_settings: MakeSettings) -> None:
     async with serve(make_settings(redis_url="redis://127.0.0.1:1/0")) as (_app, http):
         response = await http.get("/health")
@@ -99,6 +103,7 @@ async def test_degraded_when_redis_is_configured_but_down(make_settings: MakeSet
     assert body["services"] == {"database": "up", "storage": "up", "redis": "down"}
 
 
+@pytest.mark.committing
 async def test_degraded_when_storage_is_not_writable(
     make_settings: MakeSettings, tmp_path: Path
 ) -> None:
@@ -110,6 +115,7 @@ async def test_degraded_when_storage_is_not_writable(
     assert response.json()["services"] == {"database": "up", "storage": "down"}
 
 
+@pytest.mark.committing
 async def test_a_hanging_check_is_cut_off(
     make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,6 +133,7 @@ async def test_a_hanging_check_is_cut_off(
     assert response.json()["services"] == {"database": "up", "storage": "down"}
 
 
+@pytest.mark.committing
 async def test_a_failing_storage_probe_is_reported(make_settings: MakeSettings) -> None:
     async def fails() -> None:
         raise RuntimeError("bucket gone")

@@ -22,6 +22,9 @@ from peal.core.ratelimit import client_ip, ip_limit_key, parse_ip
 from peal.main import create_app
 from tests.conftest import REDIS_URL
 
+# Most tests build their own rate-limited app (`limited_app`): real commits.
+pytestmark = pytest.mark.committing
+
 MakeSettings = Callable[..., Settings]
 RATE_LIMIT_HEADER = re.compile(r'^"(?P<policy>[a-z-]+)";r=(?P<r>\d+);t=(?P<t>\d+)$')
 

@@ -33,10 +33,13 @@ from sqlalchemy.engine import make_url
 from tests.conftest import REDIS_URL, TEST_PASSWORD, AuthedUser
 from tests.realtime.conftest import EVENT_WAIT, Recorder
 
-pytestmark = pytest.mark.skipif(
-    REDIS_URL is None or shutil.which("redis-server") is None,
-    reason="needs PostgreSQL, Redis and the redis-server binary",
-)
+pytestmark = [
+    pytest.mark.committing,  # API and worker processes read what the test wrote
+    pytest.mark.skipif(
+        REDIS_URL is None or shutil.which("redis-server") is None,
+        reason="needs PostgreSQL, Redis and the redis-server binary",
+    ),
+]
 
 WAIT_SECONDS = 60.0
 RATE_LIMIT = 100

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from peal.config import Settings
 from peal.main import create_app
@@ -61,6 +62,7 @@ async def test_login_and_refresh_set_cookies_too(
     assert again.status_code == 200
 
 
+@pytest.mark.committing
 async def test_cookies_are_secure_outside_development(
     make_settings: Callable[..., Settings], make_user: Callable[..., Any]
 ) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.auth.conftest import STRONG_PASSWORD, new_email
 from tests.auth.test_google import (  # noqa: F401 - fixtures: Google sign-in against a fake
@@ -27,6 +28,7 @@ from tests.auth.test_session_epoch import (
 )
 
 
+@pytest.mark.committing  # its requests race each other
 @postgres_only
 async def test_a_refresh_loop_never_outlives_a_google_claim(
     client: httpx.AsyncClient,

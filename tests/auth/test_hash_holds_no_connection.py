@@ -14,6 +14,10 @@ from fastapi import FastAPI
 from tests.auth.conftest import STRONG_PASSWORD, new_email
 from tests.auth.test_session_epoch import NEW_PASSWORD, reset_token_for
 
+# They watch the pool for a connection held while hashing; the test transaction holds one
+# for the whole test.
+pytestmark = pytest.mark.committing
+
 Call = Callable[[], Awaitable[httpx.Response]]
 
 

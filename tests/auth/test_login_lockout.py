@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from limits import RateLimitItemPerMinute
 
@@ -15,6 +16,9 @@ from peal.core.ratelimit import LoginThrottle, Policy
 from tests.auth.test_password_reset import ANSWER
 from tests.conftest import Mailbox
 from tests.test_ratelimit import backend, client_from, limited_app  # noqa: F401 - fixtures
+
+# Every test builds its own rate-limited app (`limited_app`): real commits.
+pytestmark = pytest.mark.committing
 
 WRONG = "Wrong-Password-123"
 ATTACKER, OWNER, ELSEWHERE = "198.51.100.66", "203.0.113.5", "192.0.2.44"

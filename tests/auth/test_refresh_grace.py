@@ -70,6 +70,7 @@ async def test_a_revoked_token_gets_no_grace(
     assert (await refresh(client, first["refreshToken"])).status_code == 401
 
 
+@pytest.mark.committing
 async def test_grace_zero_turns_the_window_off(
     make_settings: Callable[..., Any], make_user: Callable[..., Any]
 ) -> None:
@@ -85,6 +86,7 @@ async def test_grace_zero_turns_the_window_off(
             assert again.json()["code"] == "refresh_reused"
 
 
+@pytest.mark.committing  # its requests race each other
 @postgres_only
 @pytest.mark.parametrize("tabs", [2, 5])
 async def test_concurrent_refreshes_of_one_token_all_keep_the_sign_in(

@@ -103,6 +103,7 @@ async def test_reuse_revokes_only_that_sign_in(
     assert (await _refresh(client, laptop["refreshToken"])).status_code == 200
 
 
+@pytest.mark.committing  # its requests race each other
 async def test_parallel_refreshes_with_one_token_both_keep_the_sign_in(
     client: httpx.AsyncClient, make_user: Callable[..., Any]
 ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from peal.settings.models import UserSettings
@@ -97,6 +98,7 @@ async def test_duplicate_email_in_any_case_is_409(register: Register) -> None:
     assert again.json()["code"] == "email_taken"
 
 
+@pytest.mark.committing  # its requests race each other
 async def test_simultaneous_registrations_of_one_email_give_one_account(
     register: Register, sql: Sql
 ) -> None:

@@ -224,6 +224,7 @@ async def _assert_thief_has_nothing(
     assert (await refresh(client, minted[-1]["refreshToken"])).status_code == 401
 
 
+@pytest.mark.committing  # its requests race each other
 @postgres_only
 async def test_a_refresh_loop_never_outlives_a_password_reset(
     client: httpx.AsyncClient, make_user: Callable[..., Any], sql: Sql

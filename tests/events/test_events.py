@@ -598,6 +598,7 @@ async def test_list_runs_a_fixed_number_of_queries(
 # --- concurrency ----------------------------------------------------------------------------
 
 
+@pytest.mark.committing  # its requests race each other
 @pytest.mark.skipif(conftest.TARGET != "postgres", reason="needs PostgreSQL's row locking")
 async def test_concurrent_registrations_never_overbook(
     app: FastAPI, client: httpx.AsyncClient, make_user: Callable[..., Any], woman: AuthedUser

@@ -25,7 +25,10 @@ from tests.funding.helpers import (
     supporter_rows,
 )
 
-pytestmark = pytest.mark.skipif(TARGET != "postgres", reason="concurrency needs PostgreSQL")
+pytestmark = [
+    pytest.mark.committing,  # sessions race each other
+    pytest.mark.skipif(TARGET != "postgres", reason="concurrency needs PostgreSQL"),
+]
 
 
 def amount_of(n: int) -> Decimal:

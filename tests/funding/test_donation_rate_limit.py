@@ -6,12 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from peal.config import Settings
 from peal.main import create_app
 from tests.funding.helpers import create_request
 
 
+@pytest.mark.committing
 async def test_a_donor_is_limited_per_account(
     make_settings: Callable[..., Settings], make_user: Callable[..., Any]
 ) -> None:

@@ -72,6 +72,7 @@ async def test_cancel_accepts_an_idempotency_key(
     assert second.headers["Idempotent-Replayed"] == "true"
 
 
+@pytest.mark.committing  # the CLI reads through its own engine and connection
 async def test_peal_check_ledger(
     client: httpx.AsyncClient,
     woman: AuthedUser,

@@ -27,7 +27,10 @@ from peal.email.tasks import send_email_task
 from peal.jobs import create_broker, ping
 from tests.conftest import REDIS_URL
 
-pytestmark = pytest.mark.skipif(REDIS_URL is None, reason="needs PEAL_TEST_REDIS_URL")
+pytestmark = [
+    pytest.mark.committing,  # a worker process reads what the test wrote
+    pytest.mark.skipif(REDIS_URL is None, reason="needs PEAL_TEST_REDIS_URL"),
+]
 
 WAIT_SECONDS = 90.0  # a loaded machine takes long to import the worker
 

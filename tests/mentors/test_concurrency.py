@@ -16,9 +16,12 @@ from peal.mentors.models import MentorConnection
 from tests.conftest import TARGET, AuthedUser
 from tests.mentors.helpers import accept, answer, become_mentor, profile_row, request_mentoring
 
-pytestmark = pytest.mark.skipif(
-    TARGET != "postgres", reason="SQLite serialises writers: real concurrency needs PostgreSQL"
-)
+pytestmark = [
+    pytest.mark.committing,  # sessions race each other
+    pytest.mark.skipif(
+        TARGET != "postgres", reason="SQLite serialises writers: real concurrency needs PostgreSQL"
+    ),
+]
 
 
 async def _accepted(app: FastAPI, mentor_id: str) -> int:

@@ -16,7 +16,10 @@ from peal.messaging.models import Conversation
 from tests.conftest import TARGET, AuthedUser
 from tests.messaging.conftest import Start
 
-pytestmark = pytest.mark.skipif(TARGET != "postgres", reason="concurrency needs PostgreSQL")
+pytestmark = [
+    pytest.mark.committing,  # sessions race each other
+    pytest.mark.skipif(TARGET != "postgres", reason="concurrency needs PostgreSQL"),
+]
 
 
 async def test_50_concurrent_messages_leave_unread_count_at_exactly_50(

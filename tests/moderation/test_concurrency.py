@@ -15,9 +15,12 @@ from tests.conftest import TARGET
 from tests.moderation.helpers import notifications_of
 from tests.uploads.helpers import insert_videos
 
-pytestmark = pytest.mark.skipif(
-    TARGET != "postgres", reason="SQLite serialises writers: real concurrency needs PostgreSQL"
-)
+pytestmark = [
+    pytest.mark.committing,  # sessions race each other
+    pytest.mark.skipif(
+        TARGET != "postgres", reason="SQLite serialises writers: real concurrency needs PostgreSQL"
+    ),
+]
 
 
 def _report(client: httpx.AsyncClient, user: Any, video_id: Any) -> Any:

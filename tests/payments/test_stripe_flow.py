@@ -266,6 +266,7 @@ async def test_confirmation_asks_stripe_and_counts_once(
     assert await ledger_mismatches(app) == []
 
 
+@pytest.mark.committing  # its requests race each other
 @pytest.mark.skipif(TARGET != "postgres", reason="concurrent writers need PostgreSQL")
 async def test_confirmation_racing_the_webhook_counts_once(
     client: httpx.AsyncClient,

@@ -20,6 +20,7 @@ from tests.realtime.conftest import EVENT_WAIT, Connect, free_socket
 from tests.realtime.test_live import SSE
 
 pytestmark = [
+    pytest.mark.committing,  # API processes read what the test wrote
     pytest.mark.skipif(REDIS_URL is None, reason="cross-process fan-out needs Redis"),
     pytest.mark.timeout(300),
 ]

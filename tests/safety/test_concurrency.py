@@ -15,9 +15,12 @@ from tests.conftest import TARGET
 from tests.helpers import ok
 from tests.uploads.helpers import drain_jobs
 
-pytestmark = pytest.mark.skipif(
-    TARGET != "postgres", reason="SQLite serialises writers: real concurrency needs PostgreSQL"
-)
+pytestmark = [
+    pytest.mark.committing,  # sessions race each other
+    pytest.mark.skipif(
+        TARGET != "postgres", reason="SQLite serialises writers: real concurrency needs PostgreSQL"
+    ),
+]
 
 
 async def test_concurrent_export_requests_make_one_export(

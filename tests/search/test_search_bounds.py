@@ -63,6 +63,7 @@ async def test_search_statements_run_under_a_timeout(
     assert timeout < first_search  # set before any search statement, for the transaction
 
 
+@pytest.mark.committing
 async def test_search_has_its_own_rate_limit(settings: Settings) -> None:
     app: FastAPI = create_app(
         settings.model_copy(

@@ -28,6 +28,7 @@ def _checked_out(app: FastAPI) -> int:
     return int(app.state.db.engine.pool.checkedout())
 
 
+@pytest.mark.committing  # watches the pool; the test transaction holds a connection
 async def test_a_stalled_upload_body_holds_no_database_connection(
     app: FastAPI, client: httpx.AsyncClient, woman: Any
 ) -> None:
@@ -67,6 +68,7 @@ async def _client_with(make_settings: Any, **changes: Any) -> AsyncIterator[http
             yield http
 
 
+@pytest.mark.committing
 async def test_a_stalled_upload_body_is_cut_off(make_settings: Any, woman: Any) -> None:
     async with _client_with(make_settings, upload_idle_timeout=0.05) as http:
         target = await presign(http, woman, "video/mp4")
@@ -98,6 +100,7 @@ async def test_an_undecodable_image_is_refused_with_a_plain_message(
     assert "0x" not in response.text and "BytesIO" not in response.text
 
 
+@pytest.mark.committing  # watches the pool; the test transaction holds a connection
 async def test_complete_holds_no_connection_while_files_are_checked(
     app: FastAPI, client: httpx.AsyncClient, woman: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,6 +127,7 @@ async def test_complete_holds_no_connection_while_files_are_checked(
     [("video/mp4", demo_mp4), ("image/jpeg", jpeg_with_gps)],
     ids=["video", "image"],
 )
+@pytest.mark.committing
 async def test_parallel_completes_of_one_upload_all_answer_it(
     app: FastAPI, client: httpx.AsyncClient, woman: Any, content_type: str, data: Any
 ) -> None:
@@ -165,6 +169,7 @@ async def test_zeros_behind_a_video_header_are_refused_and_never_served(
     assert await app.state.storage.size(staging_key(target["key"])) is None
 
 
+@pytest.mark.committing
 async def test_storage_quota(make_settings: Any, woman: Any) -> None:
     size = len(demo_mp4())
     async with _client_with(make_settings, storage_quota_bytes=size + 10) as http:
@@ -182,6 +187,7 @@ async def test_storage_quota(make_settings: Any, woman: Any) -> None:
         assert full.json()["code"] == "storage_quota_exceeded"
 
 
+@pytest.mark.committing
 async def test_daily_upload_volume(make_settings: Any, app: FastAPI, woman: Any) -> None:
     size = len(demo_mp4())
     async with _client_with(make_settings, daily_upload_bytes=size + size // 2) as http:

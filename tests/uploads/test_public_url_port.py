@@ -58,6 +58,7 @@ async def served(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, 
         await task
 
 
+@pytest.mark.committing
 async def test_an_upload_goes_through_the_url_the_server_gave(
     served: tuple[str, Any], make_user: Any
 ) -> None:

@@ -443,6 +443,7 @@ async def test_an_address_taken_before_the_confirmation_is_409(
     assert mailbox.to(woman.email) == []
 
 
+@pytest.mark.committing  # its requests race each other
 async def test_two_accounts_confirming_one_address_at_once_one_wins(
     client: httpx.AsyncClient,
     woman: AuthedUser,
@@ -461,6 +462,7 @@ async def test_two_accounts_confirming_one_address_at_once_one_wins(
     assert len(owners) == 1
 
 
+@pytest.mark.committing
 async def test_email_change_links_are_rate_limited(
     limited_app: Callable[..., Any],  # noqa: F811
     make_user: Callable[..., Any],

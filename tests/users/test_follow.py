@@ -209,6 +209,7 @@ async def test_follow_lists_run_a_fixed_number_of_queries(
     assert queries_for_one <= 7
 
 
+@pytest.mark.committing  # its requests race each other
 async def test_concurrent_follows_count_once(
     client: httpx.AsyncClient, woman: AuthedUser, sponsor: AuthedUser, sql: Sql
 ) -> None:

@@ -14,9 +14,12 @@ from peal.videos.models import Video, VideoComment, VideoLike, VideoView
 from tests.conftest import TARGET
 from tests.uploads.helpers import insert_videos
 
-pytestmark = pytest.mark.skipif(
-    TARGET != "postgres", reason="SQLite serialises writers: real concurrency needs PostgreSQL"
-)
+pytestmark = [
+    pytest.mark.committing,  # sessions race each other
+    pytest.mark.skipif(
+        TARGET != "postgres", reason="SQLite serialises writers: real concurrency needs PostgreSQL"
+    ),
+]
 
 
 async def _video(app: FastAPI, video_id: Any) -> Video:
