@@ -12,7 +12,11 @@ from sqlalchemy import text
 from peal.db import Database
 from tests.conftest import TARGET
 
-pytestmark = pytest.mark.skipif(TARGET != "postgres", reason="the pool is PostgreSQL's")
+pytestmark = [
+    pytest.mark.skipif(TARGET != "postgres", reason="the pool is PostgreSQL's"),
+    # It watches the pool's own connections: the per-test transaction holds one throughout.
+    pytest.mark.committing,
+]
 
 
 async def _backend(database: Database, hold: asyncio.Barrier | float) -> int:
