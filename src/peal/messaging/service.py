@@ -697,28 +697,35 @@ async def set_moderation_status(
     the previews of the notifications that quote it (for good: a restore doesn't bring the
     words back into a notification)."""
     moved = await set_row_moderation(session, Message, message_id, status)
-    if moved and status is not None:
-        await withdraw_previews(session, "messageId", message_id)
-    if moved and status == ModerationStatus.REMOVED:
-        row = (
-            await session.execute(
-                select(Message.conversation_id, Message.sender_id, Message.is_read).where(
-                    Message.id == message_id
-                )
+    if not moved or status is None:
+        return moved
+    conversation_id, sender_id, is_read = (
+        await session.execute(
+            select(Message.conversation_id, Message.sender_id, Message.is_read).where(
+                Message.id == message_id
             )
-        ).one()
-        conversation_id, sender_id, is_read = row
-        if not is_read:
-            await session.execute(
-                update(ConversationParticipant)
-                .where(
-                    ConversationParticipant.conversation_id == conversation_id,
-                    ConversationParticipant.user_id != sender_id,
-                    ConversationParticipant.unread_count > 0,
-                )
-                .values(unread_count=ConversationParticipant.unread_count - 1),
-                execution_options=NO_SYNC,
+        )
+    ).one()
+    recipients = (
+        await session.scalars(
+            select(ConversationParticipant.user_id).where(
+                ConversationParticipant.conversation_id == conversation_id,
+                ConversationParticipant.user_id != sender_id,
             )
+        )
+    ).all()
+    await withdraw_previews(session, recipients, "messageId", message_id)
+    if status == ModerationStatus.REMOVED and not is_read:
+        await session.execute(
+            update(ConversationParticipant)
+            .where(
+                ConversationParticipant.conversation_id == conversation_id,
+                ConversationParticipant.user_id != sender_id,
+                ConversationParticipant.unread_count > 0,
+            )
+            .values(unread_count=ConversationParticipant.unread_count - 1),
+            execution_options=NO_SYNC,
+        )
     return moved
 
 

@@ -327,12 +327,20 @@ async def delete_notification(
         raise NotFound("Notification not found")
 
 
-async def withdraw_previews(session: AsyncSession, key: str, value: uuid.UUID) -> None:
-    """Moderation took the content whose id is `data[key]` down: the notifications that quote
-    it (a message's preview) keep their title and link but no longer its words."""
+async def withdraw_previews(
+    session: AsyncSession, user_ids: Sequence[uuid.UUID], key: str, value: uuid.UUID
+) -> None:
+    """Moderation took the content whose id is `data[key]` down: the notifications of
+    `user_ids` (those it was sent to) that quote it keep their title and link but no longer its
+    words. Looked up per recipient, on the inbox index, not across every notification."""
+    if not user_ids:
+        return
     await session.execute(
         update(Notification)
-        .where(Notification.data[key].as_string() == str(value))
+        .where(
+            Notification.user_id.in_(user_ids),
+            Notification.data[key].as_string() == str(value),
+        )
         .values(message=WITHDRAWN_PREVIEW),
         execution_options=NO_SYNC,
     )
