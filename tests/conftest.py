@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -37,19 +37,17 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 _TMP = Path(tempfile.mkdtemp(prefix=f"peal-tests-{WORKER}-" if WORKER else "peal-tests-"))
 
 
-def worker_database_url(url: str, worker: str) -> str:
-    """`<db>_<worker>` on the same server as `url`, created on first use (CI creates only the
-    given database). Every test key in Redis already carries its own random prefix or queue
-    name, so the workers share the given Redis."""
+def run_on_postgres(url: str, work: Callable[[Any], Awaitable[None]]) -> None:
+    """Run `work(connection)` on one asyncpg connection to `url`'s database. The fixtures that
+    prepare PostgreSQL run before any test's event loop, so this makes its own."""
     import asyncio
 
     import asyncpg
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    name = f"{parsed.database}_{worker}"
 
-    async def create() -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(
             user=parsed.username,
             password=parsed.password,
@@ -58,15 +56,31 @@ def worker_database_url(url: str, worker: str) -> str:
             database=parsed.database,
         )
         try:
-            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-            if not exists:
-                # template0: never connected to, so workers may create theirs at once.
-                with contextlib.suppress(asyncpg.DuplicateDatabaseError):
-                    await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+            await work(conn)
         finally:
             await conn.close()
 
-    asyncio.run(create())
+    asyncio.run(run())
+
+
+def worker_database_url(url: str, worker: str) -> str:
+    """`<db>_<worker>` on the same server as `url`, created on first use (CI creates only the
+    given database). Every test key in Redis already carries its own random prefix or queue
+    name, so the workers share the given Redis."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+
+    async def create(conn: Any) -> None:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # template0: never connected to, so workers may create theirs at once.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+
+    run_on_postgres(url, create)
     return parsed.set(database=name).render_as_string(hide_password=False)
 
 
@@ -102,7 +116,6 @@ from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 import peal.config  # noqa: E402
 import peal.models  # noqa: E402 - every table registered for the clean-up
@@ -132,26 +145,11 @@ def alembic_config(database_url: str) -> Config:
 
 def _reset_postgres(url: str) -> None:
     """Start from an empty schema: the suite builds it from the migrations."""
-    import asyncio
 
-    import asyncpg
+    async def reset(conn: Any) -> None:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
 
-    parsed = make_url(url)
-
-    async def reset() -> None:
-        conn = await asyncpg.connect(
-            user=parsed.username,
-            password=parsed.password,
-            host=parsed.host,
-            port=parsed.port or 5432,
-            database=parsed.database,
-        )
-        try:
-            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-        finally:
-            await conn.close()
-
-    asyncio.run(reset())
+    run_on_postgres(url, reset)
 
 
 @pytest.fixture(scope="session")
