@@ -78,9 +78,9 @@ class SocketState:
     bucket: TokenBucket = field(default_factory=TokenBucket)
     # Joined conversation id -> the other participants (typing goes to them only).
     joined: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
-    # Joined conversations that were message requests not yet accepted: checked again on
-    # each typing event until accepted (their typing reaches nobody meanwhile).
-    requests: set[uuid.UUID] = field(default_factory=set)
+    # Joined conversations whose typing peers may still change (a message request not yet
+    # accepted, or nothing sent yet): checked again on each typing event until settled.
+    unsettled: set[uuid.UUID] = field(default_factory=set)
 
 
 def _error(code: str, message: str) -> dict[str, str]:
@@ -336,11 +336,11 @@ class RealtimeHub:
 
     async def _live_peers(self, conversation_id: uuid.UUID, state: SocketState) -> list[uuid.UUID]:
         async with self.db.sessionmaker() as session:
-            peers, is_request = await live_peers(session, conversation_id, state.user_id)
-        if is_request:
-            state.requests.add(conversation_id)
+            peers, unsettled = await live_peers(session, conversation_id, state.user_id)
+        if unsettled:
+            state.unsettled.add(conversation_id)
         else:
-            state.requests.discard(conversation_id)
+            state.unsettled.discard(conversation_id)
         return peers
 
     async def on_leave_conversation(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -349,7 +349,7 @@ class RealtimeHub:
             return state
         conversation_id = _conversation_id(data)
         if conversation_id is not None:
-            state.requests.discard(conversation_id)
+            state.unsettled.discard(conversation_id)
         if conversation_id is not None and state.joined.pop(conversation_id, None) is not None:
             await self.sio.leave_room(sid, conversation_room(conversation_id))
         return {"ok": True}
@@ -363,7 +363,7 @@ class RealtimeHub:
         others = state.joined.get(conversation_id) if conversation_id is not None else None
         if conversation_id is None or others is None:
             return await self._refuse(sid, "not_joined", "Join the conversation first")
-        if conversation_id in state.requests:
+        if conversation_id in state.unsettled:
             try:
                 others = await self._live_peers(conversation_id, state)
             except NotFound:
