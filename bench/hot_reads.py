@@ -12,7 +12,7 @@ the rows it gets to JSON. Both are driven the same way, in alternating rounds:
 
     .venv/bin/python bench/hot_reads.py postgresql://postgres@127.0.0.1:5432/peal_bench \\
         [--seed --videos 100000] [--duration 10] [--rounds 2] [--server uvicorn|granian] \\
-        [--before /path/to/a/checkout/of/main]
+        [--before /path/to/a/checkout/of/main] [--only trending --only profile]
 
 `--before` measures a second API, `peal` from that checkout's `src/`, in the same alternating
 rounds (before/after figures from one run). `BENCH_PORTS=42000-42099` keeps servers in a range.
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import free_port, percentile  # noqa: E402  (bench/'s shared helpers)
+from harness import free_port, open_loop_get, percentile  # noqa: E402  (bench/'s shared helpers)
 
 PASSWORD = "Bench-Password-2026"  # noqa: S105 - a throwaway local account
 CONNECTIONS = 16
@@ -175,7 +175,7 @@ def start_api(
     if server == "granian":
         command = [
             str(Path(sys.executable).with_name("granian")), "--interface", "asgi", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "peal.main:create_app",
+            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "peal.main:create_served_app",
         ]  # fmt: skip
     else:
         command = [str(Path(sys.executable).with_name("peal")), "serve", "--port", str(port)]
@@ -318,40 +318,12 @@ def wrk(base: str, case: Case, token: str, duration: int) -> float:
 
 async def open_loop(base: str, case: Case, token: str, rate: float, duration: int) -> list[float]:
     """Requests started on a fixed schedule whatever the answers; latency from the schedule."""
-    import httpx
-
     headers = {"Authorization": f"Bearer {token}"} if case.signed_in else {}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    latencies: list[float] = []
-    failures: list[float] = []
-    # A long timeout: on a loaded machine a slow answer is a latency to report, not a crash.
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=120
-    ) as client:
-
-        async def one(scheduled: float) -> None:
-            try:
-                answer = await client.get(case.path)
-            except httpx.HTTPError:
-                answer = None
-            if answer is None or answer.status_code >= 400:
-                failures.append(scheduled)  # reported, not hidden and not a crash
-                return
-            latencies.append(time.perf_counter() - scheduled)
-
-        tasks = []
-        start = time.perf_counter()
-        total = int(rate * duration)
-        for index in range(total):
-            scheduled = start + index / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(scheduled)))
-        await asyncio.gather(*tasks)
-    if failures:
-        print(f"  ({len(failures)} of {total} open-loop requests failed)", flush=True)
-    return latencies
+    result = await open_loop_get(base, case.path, headers, rate, duration)
+    if result.failures:
+        print(f"  ({result.failures} open-loop requests failed)", flush=True)
+    print(f"  (the open-loop client used {result.client_cpu / duration:.0%} of a core)", flush=True)
+    return result.latencies
 
 
 def wait_healthy(base: str, path: str) -> None:
@@ -382,6 +354,8 @@ async def run(args: argparse.Namespace) -> None:
         Case("funding requests", "/api/requests?limit=20", signed_in=False),
         Case("user profile", f"/api/users/{viewer_id}", signed_in=False),
     ]
+    if args.only:
+        cases = [case for case in cases if any(part in case.name for part in args.only)]
     workdir = Path(tempfile.mkdtemp(prefix="peal-hot-reads-"))
     api_port, raw_port = free_port(), free_port()
     api_base, raw_base = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{raw_port}"
@@ -477,6 +451,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5_000)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="only the cases whose name has NAME"
+    )
     parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
     parser.add_argument(
         "--before",
