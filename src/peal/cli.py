@@ -71,7 +71,7 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     uvicorn.run(
-        "peal.main:create_app",
+        "peal.main:create_served_app",
         factory=True,
         host=host,
         port=args.port or settings.port,

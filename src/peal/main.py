@@ -17,6 +17,7 @@ from peal.auth.google import GoogleIdTokens
 from peal.auth.router import router as auth_router
 from peal.config import Settings, get_settings
 from peal.core.errors import install_error_handlers, refuse_shadowed_methods
+from peal.core.heap import freeze_startup_heap
 from peal.core.json_body import JsonBodyGuardMiddleware
 from peal.core.logging import configure_logging
 from peal.core.middleware import (
@@ -145,6 +146,16 @@ def include_flat(app: FastAPI, router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
+def create_served_app(settings: Settings | None = None) -> FastAPI:
+    """The app `peal serve` runs (each worker makes its own): `create_app`, with the objects
+    alive once start-up is done frozen out of the garbage collector's full passes
+    (`core.heap.freeze_startup_heap`). Tests keep `create_app`: they build many apps in one
+    process, and frozen objects are never freed."""
+    app = create_app(settings)
+    app.state.freeze_startup_heap = True
+    return app
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
@@ -181,6 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = OutboxRelay(db, settings.outbox_relay_interval)
         if settings.outbox_relay_interval > 0:
             relay.start()
+        if getattr(_app.state, "freeze_startup_heap", False):
+            freeze_startup_heap()
         try:
             yield
         finally:
