@@ -175,7 +175,8 @@ def start_api(
     if server == "granian":
         command = [
             str(Path(sys.executable).with_name("granian")), "--interface", "asgi", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "peal.main:create_served_app",
+            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
+            "peal.main:create_served_app",
         ]  # fmt: skip
     else:
         command = [str(Path(sys.executable).with_name("peal")), "serve", "--port", str(port)]
