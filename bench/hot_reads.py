@@ -216,7 +216,13 @@ def run_baseline_server(port: int, spec_path: str) -> None:
 
     async def startup() -> None:
         nonlocal pool
-        pool = await asyncpg.create_pool(dsn, min_size=4, max_size=10)
+        # The API's connection settings (peal.db.create_engine): custom plans every run.
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=4,
+            max_size=10,
+            server_settings={"plan_cache_mode": "force_custom_plan"},
+        )
 
     async def decode_parameters(conn: asyncpg.Connection, sql: str, raw: list[Any]) -> list[Any]:
         # Parameters travelled as JSON text: let the server say each one's type, then convert.
