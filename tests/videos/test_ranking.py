@@ -15,7 +15,12 @@ from sqlalchemy import select, update
 
 from peal.users.models import UserFollow, UserInterest, UserSkill
 from peal.videos.models import Video, VideoLike, VideoShare, VideoView
-from peal.videos.ranking import ANONYMOUS_WEIGHT_CAP, Candidate, spread_creators
+from peal.videos.ranking import (
+    ANONYMOUS_WEIGHT_CAP,
+    Candidate,
+    _personal_feed,
+    spread_creators,
+)
 from peal.videos.tasks import recompute_trending_now
 from tests.uploads.helpers import insert_videos
 
@@ -153,6 +158,33 @@ async def test_personal_feed_ranks_follows_and_interests_without_liked_or_own(
     # Each video carries likedByMe for the caller (false here by construction).
     body = (await client.get("/api/videos/feed", headers=woman.headers)).json()
     assert all(v["likedByMe"] is False for v in body["data"])
+
+
+async def test_one_feed_statement_serves_every_viewer_with_her_own_values(
+    client: httpx.AsyncClient, app: FastAPI, make_user: Any
+) -> None:
+    """The signed-in feed's statement is built once per shape and bound per call: each viewer
+    still gets her own rules (her own video and her likes left out, her labels matched)."""
+    ada, bea, author = [await make_user() for _ in range(3)]
+    [by_ada] = await insert_videos(app, ada.id, 1)
+    [by_bea] = await insert_videos(app, bea.id, 1)
+    [baking, finance] = [
+        (await insert_videos(app, author.id, 1, tags=(tag,)))[0] for tag in ("baking", "finance")
+    ]
+    await _add(
+        app,
+        UserInterest(user_id=ada.id, interest="baking"),
+        UserInterest(user_id=bea.id, interest="finance"),
+        VideoLike(video_id=finance, user_id=ada.id),
+    )
+    _personal_feed.cache_clear()
+    ada_feed = await _ids(client, "/api/videos/feed?limit=50", ada)
+    bea_feed = await _ids(client, "/api/videos/feed?limit=50", bea)
+    assert _personal_feed.cache_info().misses == 1  # one label each: one statement for both
+    assert str(by_ada) not in ada_feed and str(by_bea) in ada_feed
+    assert str(by_bea) not in bea_feed and str(by_ada) in bea_feed
+    assert str(finance) not in ada_feed and str(finance) in bea_feed  # only Ada liked it
+    assert ada_feed[0] == str(baking) and bea_feed[0] == str(finance)  # each one's interest
 
 
 async def test_feed_cursor_pages_without_repeats_even_as_videos_arrive(
