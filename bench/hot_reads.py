@@ -184,12 +184,16 @@ def start_api(
 
 
 def start_baseline(
-    url: str, port: int, cases: list[Case], workdir: Path
+    url: str, port: int, cases: list[Case], workdir: Path, plan_cache_mode: str
 ) -> subprocess.Popen[bytes]:
     spec = workdir / "baseline.json"
     spec.write_text(
         json.dumps(
-            {"url": url, "cases": {c.path: [[s, list(p)] for s, p in c.statements] for c in cases}},
+            {
+                "url": url,
+                "plan_cache_mode": plan_cache_mode,
+                "cases": {c.path: [[s, list(p)] for s, p in c.statements] for c in cases},
+            },
             default=str,
         )
     )
@@ -216,12 +220,13 @@ def run_baseline_server(port: int, spec_path: str) -> None:
 
     async def startup() -> None:
         nonlocal pool
-        # The API's connection settings (peal.db.create_engine): custom plans every run.
+        # By default the API's connection settings (peal.db.create_engine): custom plans
+        # every run; `--raw-plans auto` measures it with PostgreSQL's generic plans allowed.
         pool = await asyncpg.create_pool(
             dsn,
             min_size=4,
             max_size=10,
-            server_settings={"plan_cache_mode": "force_custom_plan"},
+            server_settings={"plan_cache_mode": spec["plan_cache_mode"]},
         )
 
     async def decode_parameters(conn: asyncpg.Connection, sql: str, raw: list[Any]) -> list[Any]:
@@ -387,7 +392,7 @@ async def run(args: argparse.Namespace) -> None:
         login.raise_for_status()
         token = login.json()["accessToken"]
         await capture_statements(args.url, cases, token)
-        raw = start_baseline(args.url, raw_port, cases, workdir)
+        raw = start_baseline(args.url, raw_port, cases, workdir, args.raw_plans)
         try:
             wait_healthy(raw_base, cases[0].path)
             await measure(args, cases, token, api_base, raw_base, before_base)
@@ -460,6 +465,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--only", action="append", metavar="NAME", help="only the cases whose name has NAME"
+    )
+    parser.add_argument(
+        "--raw-plans",
+        choices=["force_custom_plan", "auto"],
+        default="force_custom_plan",
+        help="the baseline's plan_cache_mode (default: the API's)",
     )
     parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
     parser.add_argument(

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+from peal.core.moderation import ModerationStatus
 from peal.users.models import UserFollow, UserInterest, UserSkill
 from peal.videos.models import Video, VideoLike, VideoShare, VideoView
 from peal.videos.ranking import (
@@ -21,6 +22,7 @@ from peal.videos.ranking import (
     _personal_feed,
     spread_creators,
 )
+from peal.videos.service import _trending_statements
 from peal.videos.tasks import recompute_trending_now
 from tests.uploads.helpers import insert_videos
 
@@ -118,6 +120,28 @@ async def test_only_visible_ready_videos_trend(
     await _add(app, VideoLike(video_id=hidden, user_id=sponsor.id))
     assert await recompute_trending_now() == 0
     assert await _ids(client, "/api/videos/trending") == []
+
+
+async def test_one_trending_statement_serves_every_viewer_with_her_own_values(
+    client: httpx.AsyncClient, app: FastAPI, make_user: Any
+) -> None:
+    """Trending's statements are built once per viewer shape and bound per call: a hidden
+    video still shows to its author only, whoever asked first."""
+    ada, bea = await make_user(), await make_user()
+    [by_ada] = await insert_videos(app, ada.id, 1)
+    [by_bea] = await insert_videos(app, bea.id, 1)
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(
+            update(Video).values(trending_score=1.0, moderation_status=ModerationStatus.HIDDEN)
+        )
+        await session.commit()
+    _trending_statements.cache_clear()
+    assert await _ids(client, "/api/videos/trending", ada) == [str(by_ada)]
+    assert await _ids(client, "/api/videos/trending", bea) == [str(by_bea)]
+    assert await _ids(client, "/api/videos/trending") == []
+    assert _trending_statements.cache_info().misses == 2  # the members' and the anonymous one
+    page_two = await _ids(client, "/api/videos/trending?page=2&limit=1", ada)
+    assert page_two == []  # offset and limit are bound too
 
 
 async def test_anonymous_feed_is_trending_then_newest(

@@ -15,8 +15,10 @@ Admins see everyone (they moderate); a viewer always sees themselves.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm.util import AliasedClass
 
@@ -26,6 +28,43 @@ PersonEntity = type[User] | AliasedClass[User]
 # A column holding a person's id: `Video.author_id`, `MentorProfile.user_id`, ...
 PersonId = ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID]
 ViewerId = uuid.UUID | PersonId
+
+
+# --- statements built once for every viewer ---------------------------------------------
+
+# What the policies tell apart about a viewer: nobody signed in, an admin, anyone else.
+ViewerShape = Literal["anonymous", "admin", "member"]
+
+
+def viewer_shape(viewer: User | None) -> ViewerShape:
+    if viewer is None:
+        return "anonymous"
+    return "admin" if is_admin(viewer) else "member"
+
+
+@dataclass(frozen=True)
+class _ViewerSlot:
+    """Stands for the viewer in a statement built once per `ViewerShape`: her id is the bound
+    parameter `viewer_id`. The policies read a viewer's `id` and `role` only; one that read
+    anything else would fail when the statement is built, in every test that lists."""
+
+    id: Any
+    role: Role
+
+
+def viewer_slot(shape: ViewerShape) -> User | None:
+    """The viewer to build a shared statement with (run it with `viewer_values`): hot lists
+    spend as long building their statements and cache keys as PostgreSQL spends running them,
+    so they build them once per shape (`functools.cache`) and bind the viewer's id."""
+    if shape == "anonymous":
+        return None
+    role = Role.ADMIN if shape == "admin" else Role.WOMAN
+    return cast(User, _ViewerSlot(id=bindparam("viewer_id"), role=role))
+
+
+def viewer_values(viewer: User | None) -> dict[str, Any]:
+    """The bound values of `viewer_slot`'s statements for this viewer."""
+    return {} if viewer is None else {"viewer_id": viewer.id}
 
 
 def is_admin(user: User | None) -> bool:

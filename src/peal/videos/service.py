@@ -11,6 +11,7 @@ Visibility (one rule, used by every query here):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 import uuid
@@ -22,8 +23,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -48,7 +51,15 @@ from peal.notifications.service import notify
 from peal.outbox import enqueue_job
 from peal.uploads.service import forget_files, mark_in_use, resolve_owned_upload
 from peal.users.models import User
-from peal.users.policy import is_admin, not_muted, profile_visible
+from peal.users.policy import (
+    ViewerShape,
+    is_admin,
+    not_muted,
+    profile_visible,
+    viewer_shape,
+    viewer_slot,
+    viewer_values,
+)
 from peal.videos.models import Video, VideoComment, VideoLike, VideoShare, VideoTag, VideoView
 from peal.videos.schemas import (
     VideoAuthor,
@@ -365,10 +376,11 @@ async def list_videos(
     return VideoPage(rows, total, next_cursor)
 
 
-async def list_trending(
-    session: AsyncSession, viewer: User | None, *, limit: int, offset: int
-) -> VideoPage:
-    """Ready videos by trending score (then newest): the ranked list, page by page."""
+@functools.cache
+def _trending_statements(shape: ViewerShape) -> tuple[Select[Any], Select[Any]]:
+    """The trending list's count and page, built once per viewer shape (`viewer_id`, `limit`
+    and `offset` bound): building them and their cache keys was a tenth of the list's time."""
+    viewer = viewer_slot(shape)
     conditions = [video_visible(viewer), Video.status == "ready", *unmuted_authors(viewer)]
     capped = (
         select(Video.id)
@@ -377,16 +389,25 @@ async def list_trending(
         .limit(COUNT_CAP)
         .subquery()
     )
-    total = await session.scalar(select(func.count()).select_from(capped))
-    query = (
+    page = (
         card_query()
         .where(*conditions)
         .order_by(Video.trending_score.desc(), Video.created_at.desc(), Video.id.desc())
-        .offset(offset)
-        .limit(limit)
+        .offset(bindparam("offset", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
     )
-    rows = [VideoCard(*row) for row in await session.execute(query)]
-    return VideoPage(rows, total or 0, None)
+    return select(func.count()).select_from(capped), page
+
+
+async def list_trending(
+    session: AsyncSession, viewer: User | None, *, limit: int, offset: int
+) -> VideoPage:
+    """Ready videos by trending score (then newest): the ranked list, page by page."""
+    count, page = _trending_statements(viewer_shape(viewer))
+    values = viewer_values(viewer)
+    total = await session.scalar(count, values)
+    rows = await session.execute(page, {**values, "limit": limit, "offset": offset})
+    return VideoPage([VideoCard(*row) for row in rows], total or 0, None)
 
 
 async def videos_in_order(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[VideoCard]:
