@@ -151,12 +151,10 @@ def create_served_app(settings: Settings | None = None) -> FastAPI:
     alive once start-up is done frozen out of the garbage collector's full passes
     (`core.heap.freeze_startup_heap`). Tests keep `create_app`: they build many apps in one
     process, and frozen objects are never freed."""
-    app = create_app(settings)
-    app.state.freeze_startup_heap = True
-    return app
+    return create_app(settings, freeze_startup=True)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, freeze_startup: bool = False) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
     _init_error_tracking(settings)
@@ -192,7 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = OutboxRelay(db, settings.outbox_relay_interval)
         if settings.outbox_relay_interval > 0:
             relay.start()
-        if getattr(_app.state, "freeze_startup_heap", False):
+        if freeze_startup:
             freeze_startup_heap()
         try:
             yield

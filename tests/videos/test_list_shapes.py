@@ -84,3 +84,43 @@ async def test_the_feed_tag_source_is_the_newest_rows_of_all_labels(
         found = await ranking._candidates(session, viewer, datetime.now(UTC))
     assert {c.id for c in found if "tags" in c.sources} == newest
     assert both[0] in newest and not newest & set(cake)
+
+
+async def test_one_list_statement_serves_every_viewer_and_filter_with_its_own_values(
+    client: httpx.AsyncClient, app: FastAPI, make_user: Any
+) -> None:
+    """A list's statements are built once per shape and bound per call: each viewer sees her
+    own hidden video only, each author filter and category its own videos, whoever came first.
+    """
+    from sqlalchemy import update
+
+    from peal.core.moderation import ModerationStatus
+    from peal.videos.models import Video
+
+    ada, bea = await make_user(), await make_user()
+    [hidden_ada] = await insert_videos(app, ada.id, 1)
+    [hidden_bea] = await insert_videos(app, bea.id, 1)
+    [art] = await insert_videos(app, ada.id, 1, category="art")
+    [law] = await insert_videos(app, bea.id, 1, category="law")
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(
+            update(Video)
+            .where(Video.id.in_([hidden_ada, hidden_bea]))
+            .values(moderation_status=ModerationStatus.HIDDEN)
+        )
+        await session.commit()
+
+    async def ids(query: str, user: Any | None = None) -> set[str]:
+        headers = user.headers if user else {}
+        body = (await client.get(f"/api/videos?limit=50&{query}", headers=headers)).json()
+        return {video["id"] for video in body["data"]}
+
+    service._list_statements.cache_clear()
+    assert await ids("", ada) == {str(hidden_ada), str(art), str(law)}
+    assert await ids("", bea) == {str(hidden_bea), str(art), str(law)}
+    assert await ids(f"authorId={ada.id}") == {str(art)}
+    assert await ids(f"authorId={bea.id}") == {str(law)}
+    assert await ids("category=art") == {str(art)}
+    assert await ids("category=law") == {str(law)}
+    # One statement per shape: members, anonymous by author, anonymous by category.
+    assert service._list_statements.cache_info().misses == 3

@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple, cast
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, tuple_
+from sqlalchemy import ColumnElement, Integer, Select, SQLColumnExpression, bindparam, tuple_
 
 from peal.core.schemas import Cursor, encode_cursor
 
@@ -30,9 +30,27 @@ def after_cursor(
 ) -> ColumnElement[bool]:
     """The rows past `cursor` in the order (time, key): `(time, key) < cursor` newest first,
     `>` oldest first."""
+    return _past(time, key, (cursor.created_at, cursor.id), ascending=ascending)
+
+
+def _past(
+    time: SQLColumnExpression[Any],
+    key: SQLColumnExpression[Any],
+    start: tuple[Any, Any] | ColumnElement[Any],
+    *,
+    ascending: bool,
+) -> ColumnElement[bool]:
     position = tuple_(time, key)
-    start = (cursor.created_at, cursor.id)
     return position > start if ascending else position < start
+
+
+def _ordered(
+    query: Select[*Ts],
+    time: SQLColumnExpression[Any],
+    key: SQLColumnExpression[Any],
+    ascending: bool,
+) -> Select[*Ts]:
+    return query.order_by(*((time.asc(), key.asc()) if ascending else (time.desc(), key.desc())))
 
 
 def keyset_page(
@@ -52,8 +70,36 @@ def keyset_page(
         query = query.where(after_cursor(time, key, cursor, ascending=ascending))
     else:
         query = query.offset(offset)
-    order = (time.asc(), key.asc()) if ascending else (time.desc(), key.desc())
-    return query.order_by(*order).limit(limit + 1)
+    return _ordered(query, time, key, ascending).limit(limit + 1)
+
+
+def bound_keyset_page(
+    query: Select[*Ts],
+    time: SQLColumnExpression[Any],
+    key: SQLColumnExpression[Any],
+    *,
+    after_cursor: bool,
+    ascending: bool = False,
+) -> Select[*Ts]:
+    """`keyset_page` for a statement built once: the cursor's position, the offset and the
+    limit are bound parameters, run it with `keyset_values`."""
+    if after_cursor:
+        # Typed as the columns, so each driver converts the values as it does theirs.
+        start = tuple_(
+            bindparam("cursor_time", type_=cast(ColumnElement[Any], time).type),
+            bindparam("cursor_id", type_=cast(ColumnElement[Any], key).type),
+        )
+        query = query.where(_past(time, key, start, ascending=ascending))
+    else:
+        query = query.offset(bindparam("offset", type_=Integer))
+    return _ordered(query, time, key, ascending).limit(bindparam("limit", type_=Integer))
+
+
+def keyset_values(*, limit: int, offset: int, cursor: Cursor | None) -> dict[str, Any]:
+    """The bound values of a `bound_keyset_page` statement (`after_cursor` = a cursor given)."""
+    if cursor is None:
+        return {"limit": limit + 1, "offset": offset}
+    return {"limit": limit + 1, "cursor_time": cursor.created_at, "cursor_id": cursor.id}
 
 
 def _first_entity(row: Any) -> tuple[datetime, uuid.UUID]:
