@@ -296,16 +296,22 @@ def _newest_of_each(name: str, sources: Sequence[Select[Any]], limit: int) -> Se
 _AS_OF: BindParameter[datetime] = bindparam("as_of")
 
 
+_NEWEST = (Video.created_at.desc(), Video.id.desc())
+
+
+def _trending_and_fresh(base: Sequence[ColumnElement[bool]], limit: int) -> list[Select[Any]]:
+    """The two sources every feed has: the best trending scores, and the newest videos."""
+    by_trend = (Video.trending_score.desc(), *_NEWEST)
+    return [
+        _source("trending", [*base, Video.trending_score > 0], by_trend, limit),
+        _source("fresh", base, _NEWEST, limit),
+    ]
+
+
 @functools.cache
 def _anonymous_feed() -> CompoundSelect[Any]:
     """The anonymous feed's statement, built once (`as_of` bound): trending, then fresh."""
-    base = _visible_ready(None)
-    newest = (Video.created_at.desc(), Video.id.desc())
-    by_trend = (Video.trending_score.desc(), *newest)
-    return union_all(
-        _source("trending", [*base, Video.trending_score > 0], by_trend, ANONYMOUS_SOURCE_LIMIT),
-        _source("fresh", base, newest, ANONYMOUS_SOURCE_LIMIT),
-    )
+    return union_all(*_trending_and_fresh(_visible_ready(None), ANONYMOUS_SOURCE_LIMIT))
 
 
 @functools.lru_cache(maxsize=64)
@@ -330,12 +336,9 @@ def _personal_feed(label_count: int, shape: ViewerShape) -> CompoundSelect[Any]:
         Video.author_id != viewer.id,
         Video.id.not_in(select(liked.c.video_id)),
     ]
-    newest = (Video.created_at.desc(), Video.id.desc())
-    by_trend = (Video.trending_score.desc(), *newest)
     sources = [
-        _source("followed", base, newest, SOURCE_LIMIT, followed_by=viewer.id),
-        _source("trending", [*base, Video.trending_score > 0], by_trend, SOURCE_LIMIT),
-        _source("fresh", base, newest, SOURCE_LIMIT),
+        _source("followed", base, _NEWEST, SOURCE_LIMIT, followed_by=viewer.id),
+        *_trending_and_fresh(base, SOURCE_LIMIT),
     ]
     labels: list[BindParameter[str]] = [bindparam(f"label_{i}") for i in range(label_count)]
     if labels:
@@ -346,7 +349,7 @@ def _personal_feed(label_count: int, shape: ViewerShape) -> CompoundSelect[Any]:
             _newest_of_each(
                 "categories",
                 [
-                    _source("categories", [*base, Video.category == label], newest, SOURCE_LIMIT)
+                    _source("categories", [*base, Video.category == label], _NEWEST, SOURCE_LIMIT)
                     for label in labels
                 ],
                 SOURCE_LIMIT,

@@ -304,11 +304,11 @@ class _ListShape:
     """What a video list's statements depend on, besides values bound when they run."""
 
     viewer: ViewerShape
-    tag: bool
-    category: bool
-    author: bool
-    all_statuses: bool  # an author's own list (or an admin's look at one): every status
-    after_cursor: bool
+    tag: bool = False
+    category: bool = False
+    author: bool = False
+    all_statuses: bool = False  # an author's own list (or an admin's look at one): every status
+    after_cursor: bool = False
 
 
 @dataclass(frozen=True)
@@ -353,14 +353,19 @@ def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
     """An unsearched list's count (capped) and page, built once per shape: building them and
     their cache keys was a tenth of a list's CPU, more for a signed-in viewer's."""
     parts = _list_parts(shape)
-    capped = parts.ids.where(*parts.conditions).limit(_CAP).subquery()
     page = bound_keyset_page(
         parts.page.where(*parts.conditions),
         parts.created,
         parts.video_id,
         after_cursor=shape.after_cursor,
     )
-    return select(func.count()).select_from(capped), page
+    return _capped_count(parts), page
+
+
+def _capped_count(parts: _ListParts) -> Select[Any]:
+    """`pagination.total`: the matching videos counted up to the cap (`cap` bound)."""
+    capped = parts.ids.where(*parts.conditions).limit(_CAP).subquery()
+    return select(func.count()).select_from(capped)
 
 
 def _list_values(
@@ -447,23 +452,14 @@ async def list_videos(
 def _trending_statements(shape: ViewerShape) -> tuple[Select[Any], Select[Any]]:
     """The trending list's count and page, built once per viewer shape (`viewer_id`, `limit`
     and `offset` bound): building them and their cache keys was a tenth of the list's time."""
-    viewer = viewer_slot(shape)
-    conditions = [video_visible(viewer), Video.status == "ready", *unmuted_authors(viewer)]
-    capped = (
-        select(Video.id)
-        .join(User, User.id == Video.author_id)
-        .where(*conditions)
-        .limit(_CAP)
-        .subquery()
-    )
+    parts = _list_parts(_ListShape(viewer=shape))  # the plain list's videos: ready, visible
     page = (
-        card_query()
-        .where(*conditions)
+        parts.page.where(*parts.conditions)
         .order_by(Video.trending_score.desc(), Video.created_at.desc(), Video.id.desc())
         .offset(bindparam("offset", type_=Integer))
         .limit(bindparam("limit", type_=Integer))
     )
-    return select(func.count()).select_from(capped), page
+    return _capped_count(parts), page
 
 
 async def list_trending(
