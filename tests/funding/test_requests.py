@@ -412,3 +412,46 @@ async def test_user_requests_route(
     assert hidden["id"] not in [
         item["id"] for item in (await client.get("/api/requests")).json()["data"]
     ]
+
+
+async def test_one_list_statement_serves_every_viewer_and_day_with_its_own_values(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., Any],
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The list's statements are built once per shape and bound per call: each author sees her
+    own hidden request only, each category and author filter its own requests, and `expired`
+    is judged on the day of the call, not the day the statement was built."""
+    from peal.core.moderation import ModerationStatus
+    from peal.funding import service
+
+    ada, bea = await make_user("woman"), await make_user("woman")
+    hidden_ada = await create_request(client, ada, category="art")
+    hidden_bea = await create_request(client, bea, category="law")
+    for hidden in (hidden_ada, hidden_bea):
+        await update_request_row(app, hidden["id"], moderation_status=ModerationStatus.HIDDEN)
+    art = await create_request(client, ada, category="art")
+    law = await create_request(client, bea, category="law")
+
+    async def ids(query: str, user: Any | None = None) -> set[str]:
+        headers = user.headers if user else {}
+        response = await client.get(f"/api/requests?limit=50&{query}", headers=headers)
+        assert response.status_code == 200, response.text
+        return {item["id"] for item in response.json()["data"]}
+
+    service._list_statements.cache_clear()
+    assert await ids("", ada) == {hidden_ada["id"], art["id"], law["id"]}
+    assert await ids("", bea) == {hidden_bea["id"], art["id"], law["id"]}
+    assert await ids(f"authorId={ada.id}") == {art["id"]}
+    assert await ids(f"authorId={bea.id}") == {law["id"]}
+    assert await ids("category=art") == {art["id"]}
+    assert await ids("category=law") == {law["id"]}
+    assert await ids("status=active") == {art["id"], law["id"]}
+    # One statement per shape: members, anonymous by author, by category, by status.
+    assert service._list_statements.cache_info().misses == 4
+
+    later = today() + timedelta(days=91)  # past every deadline
+    monkeypatch.setattr(service, "today", lambda: later)
+    assert await ids("status=active") == set()
+    assert await ids("status=expired") == {art["id"], law["id"]}

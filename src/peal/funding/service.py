@@ -3,6 +3,7 @@ forward-only status, listing and presenting. Donations and the money live in `do
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,7 +11,19 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +46,14 @@ from peal.funding.schemas import (
 from peal.notifications.service import notify, notify_many
 from peal.uploads.service import mark_in_use, resolve_owned_upload
 from peal.users.models import User
-from peal.users.policy import is_admin, profile_visible
+from peal.users.policy import (
+    ViewerShape,
+    is_admin,
+    profile_visible,
+    viewer_shape,
+    viewer_slot,
+    viewer_values,
+)
 from peal.users.schemas import UserSummary
 
 FUNDRAISER_ROLES = ("woman", "admin")
@@ -433,9 +453,10 @@ class RequestFilters:
     search: str | None = None
 
 
-def _status_condition(status: str) -> ColumnElement[bool]:
-    """By the status a reader sees: an active request past its deadline counts as expired."""
-    overdue = FundingRequest.deadline < today()
+def _status_condition(status: str, on: Any) -> ColumnElement[bool]:
+    """By the status a reader sees: an active request past its deadline counts as expired
+    (`on`: today's date, bound when the statement is built once)."""
+    overdue = FundingRequest.deadline < on
     if status == "active":
         return and_(FundingRequest.status == "active", ~overdue)
     if status == "expired":
@@ -445,23 +466,63 @@ def _status_condition(status: str) -> ColumnElement[bool]:
     return FundingRequest.status == status
 
 
-def _conditions(filters: RequestFilters, viewer: User | None) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class _ListShape:
+    """What a request list's statements depend on, besides values bound when they run."""
+
+    viewer: ViewerShape
+    status: str | None = None
+    category: bool = False
+    author: bool = False
+
+
+@functools.lru_cache(maxsize=128)
+def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
+    """A request list's count and page, built once per shape (the viewer's id, the filters,
+    today's date, `limit` and `offset` bound: `_list_values`): building a statement and its
+    cache key costs about as much CPU as PostgreSQL spends running it."""
+    viewer = viewer_slot(shape.viewer)
     conditions = [profile_visible(viewer), listable(viewer)]
+    if shape.status:
+        conditions.append(_status_condition(shape.status, bindparam("today", type_=Date)))
+    if shape.category:
+        conditions.append(FundingRequest.category == bindparam("category"))
+    if shape.author:
+        conditions.append(FundingRequest.author_id == bindparam("author_id"))
+    count = (
+        select(func.count())
+        .select_from(FundingRequest)
+        .join(User, User.id == FundingRequest.author_id)
+        .where(*conditions)
+    )
+    page = (
+        _card_query()
+        .where(*conditions)
+        .order_by(FundingRequest.created_at.desc(), FundingRequest.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    return count, page
+
+
+def _list_values(
+    filters: RequestFilters, viewer: User | None, *, limit: int, offset: int
+) -> tuple[_ListShape, dict[str, Any]]:
+    category = " ".join((filters.category or "").split()).lower()
+    shape = _ListShape(
+        viewer=viewer_shape(viewer),
+        status=filters.status,
+        category=bool(category),
+        author=filters.author_id is not None,
+    )
+    values: dict[str, Any] = {**viewer_values(viewer), "limit": limit, "offset": offset}
     if filters.status:
-        conditions.append(_status_condition(filters.status))
-    if category := " ".join((filters.category or "").split()).lower():
-        conditions.append(FundingRequest.category == category)
+        values["today"] = today()
+    if category:
+        values["category"] = category
     if filters.author_id is not None:
-        conditions.append(FundingRequest.author_id == filters.author_id)
-    if search := (filters.search or "").strip():
-        pattern = contains_pattern(search)
-        conditions.append(
-            or_(
-                like(FundingRequest.title, pattern),
-                like(FundingRequest.description, pattern),
-            )
-        )
-    return conditions
+        values["author_id"] = filters.author_id
+    return shape, values
 
 
 def _with_author() -> Select[FundingRequest, User]:
@@ -477,24 +538,18 @@ async def list_requests(
     offset: int,
 ) -> tuple[list[FundingRequestOut], int]:
     """Requests matching `filters`, newest first: two queries whatever the page size."""
-    conditions = _conditions(filters, viewer)
-    total = (
-        await session.execute(
-            select(func.count())
-            .select_from(FundingRequest)
-            .join(User, User.id == FundingRequest.author_id)
-            .where(*conditions)
+    shape, values = _list_values(filters, viewer, limit=limit, offset=offset)
+    count, page = _list_statements(shape)
+    if search := (filters.search or "").strip():
+        pattern = contains_pattern(search)
+        matches = or_(
+            like(FundingRequest.title, pattern), like(FundingRequest.description, pattern)
         )
-    ).scalar_one()
+        count, page = count.where(matches), page.where(matches)
+    total = (await session.execute(count, values)).scalar_one()
     if total <= offset:
         return [], total
-    rows = await session.execute(
-        _card_query()
-        .where(*conditions)
-        .order_by(FundingRequest.created_at.desc(), FundingRequest.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
+    rows = await session.execute(page, values)
     return [present_card(RequestCard(*row)) for row in rows], total
 
 
