@@ -319,3 +319,47 @@ async def test_list_of_another_user_is_403(
     assert (await client.get(url)).json() == {kind: []}
     by_admin = await client.put(url, headers=admin.headers, json={kind: ["moderated"]})
     assert by_admin.status_code == 200
+
+
+async def test_skills_and_interests_of_many_users_come_apart_in_order(
+    client: httpx.AsyncClient, make_user: Callable[..., Any]
+) -> None:
+    """One statement reads every listed user's skills and interests: each keeps her own, each
+    kind its own, in order, even where the same word is a skill of one and an interest of
+    another."""
+    ada, bea = await make_user(name="Ada Skills"), await make_user(name="Bea Skills")
+    for user, skills, interests in (
+        (ada, ["welding", "baking"], ["zines", "baking"]),
+        (bea, ["zines"], ["welding", "art"]),
+    ):
+        base = f"/api/users/{user.id}"
+        await ok(client.put(f"{base}/skills", headers=user.headers, json={"skills": skills}))
+        await ok(
+            client.put(f"{base}/interests", headers=user.headers, json={"interests": interests})
+        )
+    listed = (await client.get("/api/users?search=Skills&limit=10")).json()["data"]
+    shown = {item["id"]: (item["skills"], item["interests"]) for item in listed}
+    assert shown == {
+        str(ada.id): (["baking", "welding"], ["baking", "zines"]),
+        str(bea.id): (["zines"], ["art", "welding"]),
+    }
+
+
+async def test_one_profile_statement_serves_every_viewer_with_her_own_values(
+    client: httpx.AsyncClient, make_user: Callable[..., Any], admin: AuthedUser
+) -> None:
+    """The profile lookup is built once per viewer shape and bound per call: a private
+    profile is 404 to another member and found by its owner, whoever asked first."""
+    from peal.users import service
+
+    ada = await make_user(is_public=False)
+    bea = await make_user(is_public=False)
+    service._visible_user.cache_clear()
+    for owner, other in ((ada, bea), (bea, ada)):
+        url = f"/api/users/{owner.id}"
+        assert (await client.get(url, headers=owner.headers)).status_code == 200
+        assert (await client.get(url, headers=other.headers)).status_code == 404
+        assert (await client.get(url)).status_code == 404
+        assert (await client.get(url, headers=admin.headers)).status_code == 200
+    # Members, anonymous, admins: one statement each.
+    assert service._visible_user.cache_info().misses == 3

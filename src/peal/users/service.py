@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -10,16 +11,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    CompoundSelect,
     Select,
     and_,
+    bindparam,
     case,
     delete,
     exists,
     false,
     func,
+    literal_column,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,7 +45,15 @@ from peal.users.models import (
     UserMute,
     UserSkill,
 )
-from peal.users.policy import can_see_private, listed_to, profile_visible
+from peal.users.policy import (
+    ViewerShape,
+    can_see_private,
+    listed_to,
+    profile_visible,
+    viewer_shape,
+    viewer_slot,
+    viewer_values,
+)
 from peal.users.policy import listed_conditions as _listed_conditions
 from peal.users.schemas import UserOut, normalize_label
 
@@ -104,10 +118,19 @@ async def create_user(
 # --- visibility ---------------------------------------------------------------------------
 
 
+@functools.cache
+def _visible_user(shape: ViewerShape) -> Select[User]:
+    """`get_visible_user`'s statement, built once per viewer shape (`user_id` bound): it serves
+    every profile and most routes about a person, where building it and its cache key cost
+    more CPU than PostgreSQL spends running it."""
+    return select(User).where(User.id == bindparam("user_id"), profile_visible(viewer_slot(shape)))
+
+
 async def get_visible_user(session: AsyncSession, user_id: uuid.UUID, viewer: User | None) -> User:
     """The user if `viewer` may see it; private, banned, deleted and blocked users (either
     way) are 404 to others: the one rule of `users.policy.profile_visible`."""
-    user = await session.scalar(select(User).where(User.id == user_id, profile_visible(viewer)))
+    values = {"user_id": user_id, **viewer_values(viewer)}
+    user = await session.scalar(_visible_user(viewer_shape(viewer)), values)
     if user is None:
         raise NotFound("User not found", code="user_not_found")
     return user
@@ -130,37 +153,40 @@ async def get_user_for_change(session: AsyncSession, user_id: uuid.UUID, viewer:
 # --- presenting -----------------------------------------------------------------------------
 
 
+_SKILL, _INTEREST = "skill", "interest"
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+# Built once: the users' skills and interests in one round trip, each kind in label order.
+_LABELS: CompoundSelect[*tuple[Any, ...]] = union_all(
+    select(UserSkill.user_id, literal_column(f"'{_SKILL}'"), UserSkill.skill.label("label")).where(
+        UserSkill.user_id.in_(_IDS)
+    ),
+    select(UserInterest.user_id, literal_column(f"'{_INTEREST}'"), UserInterest.interest).where(
+        UserInterest.user_id.in_(_IDS)
+    ),
+).order_by(literal_column("label"))
+_FOLLOWED_AMONG = select(UserFollow.following_id).where(
+    UserFollow.follower_id == bindparam("viewer_id"), UserFollow.following_id.in_(_IDS)
+)
+
+
 async def present_users(
     session: AsyncSession, users: Sequence[User], viewer: User | None
 ) -> list[UserOut]:
-    """Serialise users for `viewer` in a fixed number of queries (3), whatever their count."""
+    """Serialise users for `viewer` in a fixed number of queries (2), whatever their count."""
     if not users:
         return []
     ids = [user.id for user in users]
-    skills: dict[uuid.UUID, list[str]] = defaultdict(list)
-    interests: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for user_id, skill in await session.execute(
-        select(UserSkill.user_id, UserSkill.skill)
-        .where(UserSkill.user_id.in_(ids))
-        .order_by(UserSkill.skill)
-    ):
-        skills[user_id].append(skill)
-    for user_id, interest in await session.execute(
-        select(UserInterest.user_id, UserInterest.interest)
-        .where(UserInterest.user_id.in_(ids))
-        .order_by(UserInterest.interest)
-    ):
-        interests[user_id].append(interest)
+    labels: dict[str, dict[uuid.UUID, list[str]]] = {
+        _SKILL: defaultdict(list),
+        _INTEREST: defaultdict(list),
+    }
+    for user_id, kind, label in await session.execute(_LABELS, {"ids": ids}):
+        labels[kind][user_id].append(label)
+    skills, interests = labels[_SKILL], labels[_INTEREST]
     following: set[uuid.UUID] = set()
     if viewer is not None:
         following = set(
-            (
-                await session.scalars(
-                    select(UserFollow.following_id).where(
-                        UserFollow.follower_id == viewer.id, UserFollow.following_id.in_(ids)
-                    )
-                )
-            ).all()
+            (await session.scalars(_FOLLOWED_AMONG, {"viewer_id": viewer.id, "ids": ids})).all()
         )
     out = []
     for user in users:
