@@ -446,3 +446,35 @@ async def test_the_video_author_carries_her_location(
 
     assert one["author"]["location"] == "Lagos, Nigeria"
     assert [video["author"]["location"] for video in listed] == ["Lagos, Nigeria"]
+
+
+async def test_a_list_shows_each_viewer_her_likes_beside_every_video_s_tags(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, sponsor: Any, admin: Any
+) -> None:
+    """Tags and the viewer's likes come in one round trip: every video keeps its own tags in
+    order, liked or not, and each viewer sees only her own likes."""
+    first, second = await insert_videos(app, woman.id, 2, tags=("zest", "art"))
+    [plain] = await insert_videos(app, woman.id, 1)
+    await client.post(f"/api/videos/{first}/like", headers=sponsor.headers)
+    await client.post(f"/api/videos/{second}/like", headers=admin.headers)
+
+    async def shown(headers: dict[str, str]) -> dict[str, tuple[list[str], bool]]:
+        body = (await client.get("/api/videos?limit=10", headers=headers)).json()
+        return {v["id"]: (v["tags"], v["likedByMe"]) for v in body["data"]}
+
+    tagged = ["art", "zest"]
+    assert await shown(sponsor.headers) == {
+        str(first): (tagged, True),
+        str(second): (tagged, False),
+        str(plain): ([], False),
+    }
+    assert await shown(admin.headers) == {
+        str(first): (tagged, False),
+        str(second): (tagged, True),
+        str(plain): ([], False),
+    }
+    assert await shown({}) == {
+        str(first): (tagged, False),
+        str(second): (tagged, False),
+        str(plain): ([], False),
+    }
