@@ -237,18 +237,26 @@ async def open_loop_get(
     opened: list[asyncio.StreamWriter] = []
     result = OpenLoopResult()
 
+    async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
+        writer.write(request)
+        answer = await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(_content_length(answer))
+        return int(answer[9:12])
+
     async def one(scheduled: float) -> None:
+        connection = idle.pop() if idle else None
         try:
-            if idle:
-                reader, writer = idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(host, int(port))
-                opened.append(writer)
-            writer.write(request)
-            answer = await reader.readuntil(b"\r\n\r\n")
-            status = int(answer[9:12])
-            length = _content_length(answer)
-            await reader.readexactly(length)
+            if connection is not None:
+                try:
+                    status = await exchange(*connection)
+                except (OSError, asyncio.IncompleteReadError):
+                    # The server closed this idle keep-alive connection (uvicorn does after 5 s
+                    # idle): send again on a new one, as browsers do.
+                    connection = None
+            if connection is None:
+                connection = await asyncio.open_connection(host, int(port))
+                opened.append(connection[1])
+                status = await exchange(*connection)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             result.failures += 1  # the connection is dropped (closed at the end if opened)
             return
@@ -256,7 +264,7 @@ async def open_loop_get(
             result.failures += 1
         else:
             result.latencies.append(time.perf_counter() - scheduled)
-        idle.append((reader, writer))
+        idle.append(connection)
 
     cpu = time.process_time()
     tasks = []
