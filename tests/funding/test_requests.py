@@ -455,3 +455,26 @@ async def test_one_list_statement_serves_every_viewer_and_day_with_its_own_value
     monkeypatch.setattr(service, "today", lambda: later)
     assert await ids("status=active") == set()
     assert await ids("status=expired") == {art["id"], law["id"]}
+
+
+async def test_one_request_statement_serves_every_viewer_with_her_own_values(
+    client: httpx.AsyncClient, make_user: Callable[..., Any], admin: AuthedUser, app: FastAPI
+) -> None:
+    """A request's lookup is built once per viewer shape and bound per call: a hidden request
+    is found by its author and admins, and is 404 to another member, whoever asked first."""
+    from peal.core.moderation import ModerationStatus
+    from peal.funding import service
+
+    ada, bea = await make_user("woman"), await make_user("woman")
+    mine = {user.id: await create_request(client, user) for user in (ada, bea)}
+    for request in mine.values():
+        await update_request_row(app, request["id"], moderation_status=ModerationStatus.HIDDEN)
+    service._request_statement.cache_clear()
+    for owner, other in ((ada, bea), (bea, ada)):
+        url = f"/api/requests/{mine[owner.id]['id']}"
+        assert (await client.get(url, headers=owner.headers)).status_code == 200
+        assert (await client.get(url, headers=other.headers)).status_code == 404
+        assert (await client.get(url)).status_code == 404
+        assert (await client.get(url, headers=admin.headers)).status_code == 200
+    # Members, anonymous, admins: one statement each.
+    assert service._request_statement.cache_info().misses == 3

@@ -138,6 +138,22 @@ def effective_status(request: FundingRequest | RequestCard) -> str:
     return request.status
 
 
+@functools.lru_cache(maxsize=16)
+def _request_statement(shape: ViewerShape, *, lock: bool) -> Select[FundingRequest, User]:
+    """`get_request`'s statement, built once per viewer shape (`request_id` and the viewer's
+    id bound): every request page and every donation runs it."""
+    viewer = viewer_slot(shape)
+    query = (
+        select(FundingRequest, User)
+        .join(User, User.id == FundingRequest.author_id)
+        .where(
+            FundingRequest.id == bindparam("request_id"), profile_visible(viewer), listable(viewer)
+        )
+        .execution_options(populate_existing=True)
+    )
+    return query.with_for_update(of=FundingRequest) if lock else query
+
+
 async def get_request(
     session: AsyncSession, request_id: uuid.UUID, viewer: User | None, *, lock: bool = False
 ) -> tuple[FundingRequest, User]:
@@ -145,15 +161,9 @@ async def get_request(
 
     A request found past its deadline is expired on the spot.
     """
-    query = (
-        select(FundingRequest, User)
-        .join(User, User.id == FundingRequest.author_id)
-        .where(FundingRequest.id == request_id, profile_visible(viewer), listable(viewer))
-        .execution_options(populate_existing=True)
-    )
-    if lock:
-        query = query.with_for_update(of=FundingRequest)
-    row = (await session.execute(query)).first()
+    query = _request_statement(viewer_shape(viewer), lock=lock)
+    values = {"request_id": request_id, **viewer_values(viewer)}
+    row = (await session.execute(query, values)).first()
     if row is None:
         raise NotFound("Funding request not found", code="request_not_found")
     request, author = row
