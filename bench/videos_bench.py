@@ -457,7 +457,7 @@ async def run(args: argparse.Namespace) -> None:
         ),
         ("list: search=bakery", listing(service.VideoFilters(search="bakery"), None)),
         (
-            "list: search='episode 77777 of' (one row: trigram index)",
+            "list: search='episode 77777 of' (one row: its inner word is rare)",
             listing(service.VideoFilters(search="episode 77777 of"), None),
         ),
         (

@@ -46,3 +46,15 @@ async def test_every_searched_document_is_served_by_its_index(app: FastAPI) -> N
         for name, (key, document) in documents.items():
             plan = await _plan(session, select(key).where(backend.document_matches(document)))
             assert f"Bitmap Index Scan on {name}" in plan, plan
+
+
+async def test_a_video_phrase_s_whole_words_are_read_through_the_word_index(app: FastAPI) -> None:
+    """The video list's phrase prefilter (`videos.service._WORD_MATCHES`) matches the indexed
+    expression of `ix_videos_search`."""
+    from peal.videos import service as videos
+
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        statement = videos._WORD_MATCHES.params(words="77777 bakery", cap=10)
+        plan = await _plan(session, statement)
+        assert "Bitmap Index Scan on ix_videos_search " in plan + " ", plan

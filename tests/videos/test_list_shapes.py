@@ -124,3 +124,56 @@ async def test_one_list_statement_serves_every_viewer_and_filter_with_its_own_va
     assert await ids("category=law") == {str(law)}
     # One statement per shape: members, anonymous by author, anonymous by category.
     assert service._list_statements.cache_info().misses == 3
+
+
+@pytest.mark.parametrize("cap", [1, 1000])
+async def test_a_phrase_search_through_its_whole_words_finds_what_the_substring_finds(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    woman: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    cap: int,
+) -> None:
+    """On PostgreSQL a phrase's inner words find its candidates through the word index (under
+    `WORD_CANDIDATES`, else the trigram index alone): either way a search answers exactly the
+    videos whose text holds the phrase, its first and last words possibly parts of longer
+    ones."""
+    from tests.conftest import TARGET
+
+    monkeypatch.setattr(service, "WORD_CANDIDATES", cap)
+    answers: list[list[Any] | None] = []
+    real = service._word_candidates
+
+    async def spy(session: Any, term: str) -> list[Any] | None:
+        answers.append(await real(session, term))
+        return answers[-1]
+
+    monkeypatch.setattr(service, "_word_candidates", spy)
+    made: dict[str, str] = {}
+    for key, title in (
+        ("story", "Episode 77777 of a story"),
+        ("longer", "Reepisode 77777 office hours"),  # the phrase inside longer words
+        ("part", "Episode 777770 of a story"),  # 77777 only as part of a word
+        ("order", "Episode of 77777"),
+        ("dots", "Why? Episode 77777 of... more"),
+    ):
+        [video_id] = await insert_videos(app, woman.id, 1, title=title)
+        made[key] = str(video_id)
+    for term, expected in (
+        ("episode 77777 of", {"story", "longer", "dots"}),
+        ("EPISODE  77777  OF", {"story", "longer", "dots"}),
+        ("isode 77777 o", {"story", "longer", "dots"}),
+        ("77777 of a story", {"story"}),
+        ("episode 777770 of", {"part"}),
+        ("episode of 77777", {"order"}),
+        ("episode 7777 of", set()),
+        ("why? episode 77777", {"dots"}),
+    ):
+        seen, total, _ = await _walk(client, f"search={term}")
+        assert set(seen) == {made[key] for key in expected}, term
+        assert total == len(expected), term
+    through_words = [answer for answer in answers if answer is not None]
+    if TARGET == "postgres" and cap > 1:
+        assert through_words, "the word index was never used"
+    if cap == 1:
+        assert all(answer is None or len(answer) <= 1 for answer in answers)

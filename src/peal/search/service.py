@@ -56,7 +56,7 @@ from peal.users.models import User, UserSkill
 from peal.users.policy import is_admin, listed_to, not_blocked, profile_visible
 from peal.users.service import present_users
 from peal.videos.models import Video
-from peal.videos.service import present_videos, video_visible
+from peal.videos.service import present_videos, video_visible, words_document
 
 # More words than this add little to a search box query and only cost: the rest are ignored.
 MAX_TERMS = 8
@@ -206,7 +206,8 @@ def user_skills_document() -> ColumnElement[Any]:
 
 
 def videos_document() -> ColumnElement[Any]:
-    return _tsvector(Video.search_text)
+    # The videos domain's own (its list's phrase search reads the same index).
+    return words_document()
 
 
 def funding_requests_document() -> ColumnElement[Any]:
