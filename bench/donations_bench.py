@@ -9,7 +9,10 @@ amount. Then it checks, exactly: `currentAmount` = the sum of the donations that
 
     .venv/bin/python bench/donations_bench.py postgresql://postgres@127.0.0.1:5432/peal_bench \\
         [--donors 100] [--concurrency 32] [--duration 15] [--goal 1000000] [--workers 1] \\
-        [--profile donations.speedscope.json]
+        [--redis redis://127.0.0.1:6379/13] [--profile donations.speedscope.json]
+
+`--redis` runs the production topology: the API with `REDIS_URL` and a `peal worker` beside it,
+so the author's email job leaves the API process (without it, jobs run in the API's own).
 
 `--profile` samples the API process(es) with py-spy during the donations (`pip install
 py-spy` into the venv; it may need ptrace rights). The machine's load average is printed
@@ -78,6 +81,8 @@ async def run(args: argparse.Namespace) -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = server_env(args.url)
+    if args.redis:
+        env["REDIS_URL"] = args.redis
     peal = str(Path(sys.executable).with_name("peal"))
     workdir = Path(tempfile.mkdtemp(prefix="peal-donations-"))
     server = await asyncio.to_thread(
@@ -87,6 +92,11 @@ async def run(args: argparse.Namespace) -> int:
         cwd=workdir,
         stdout=subprocess.DEVNULL,
     )
+    worker = None
+    if args.redis:
+        worker = await asyncio.to_thread(
+            subprocess.Popen, [peal, "worker"], env=env, cwd=workdir, stdout=subprocess.DEVNULL
+        )
     try:
         await asyncio.to_thread(wait_healthy, base, "/health")
         limits = httpx.Limits(max_connections=args.concurrency + 8)
@@ -149,8 +159,10 @@ async def run(args: argparse.Namespace) -> int:
                 "/api/notifications?limit=100", headers={"Authorization": f"Bearer {author}"}
             )
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(15)
+        for process in (server, worker):
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(15)
 
     expected_total = sum((amount for _, amount in succeeded), Decimal(0))
     expected_supporters = len({donor for donor, _ in succeeded})
@@ -160,7 +172,8 @@ async def run(args: argparse.Namespace) -> int:
     )
     ms = [value * 1000 for value in latencies]
     print(
-        f"donations to one request: {os.cpu_count()} CPUs, {args.workers} API process(es), "
+        f"donations to one request: {os.cpu_count()} CPUs, {args.workers} API process(es)"
+        f"{', Redis and a peal worker' if args.redis else ', jobs in the API process'}, "
         f"concurrency {args.concurrency}, {args.duration} s, PostgreSQL; load average "
         f"{load_before[0]:.2f} before, {load_after[0]:.2f} after"
     )
@@ -205,6 +218,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--goal", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--redis", help="REDIS_URL for the API, and run a `peal worker` beside it")
     parser.add_argument("--profile", help="write a py-spy profile of the API here (speedscope)")
     raise SystemExit(asyncio.run(run(parser.parse_args())))
 
