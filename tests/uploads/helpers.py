@@ -146,6 +146,9 @@ async def publish(
     return video
 
 
+_VIDEO_FIELDS = {"title", "description", "category", "trending_score"}
+
+
 async def insert_videos(
     app: FastAPI,
     author_id: uuid.UUID,
@@ -156,7 +159,11 @@ async def insert_videos(
     start: datetime | None = None,
     **fields: Any,
 ) -> list[uuid.UUID]:
-    """Ready videos straight in the database (for lists and counts), one second apart."""
+    """Ready videos straight in the database (for lists and counts), one second apart.
+    `fields`: `title`, `description`, `category`, `trending_score` (anything else is refused,
+    so a test never believes it set a field the helper dropped)."""
+    if unknown := set(fields) - _VIDEO_FIELDS:
+        raise TypeError(f"insert_videos() does not set {sorted(unknown)}")
     start = start or datetime.now(UTC) - timedelta(hours=1)
     ids = []
     async with app.state.db.sessionmaker() as session:
