@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
+from typing import Any
 
 import httpx
 import pytest
@@ -21,3 +22,22 @@ async def ok(call: Awaitable[httpx.Response] | httpx.Response) -> httpx.Response
             pytrace=False,
         )
     return response
+
+
+async def assert_owner_only_through_one_statement(
+    client: httpx.AsyncClient,
+    statement: Any,
+    urls: Sequence[tuple[Any, Any, str]],
+    admin: Any,
+) -> None:
+    """For a statement built once per viewer shape (`statement`: its `functools` cache) and
+    bound per call: each `(owner, other, url)` is found by its owner and admins and is 404 to
+    the other member and to anonymous, whoever asked first; one statement per shape (members,
+    anonymous, admins)."""
+    statement.cache_clear()
+    for owner, other, url in urls:
+        assert (await client.get(url, headers=owner.headers)).status_code == 200
+        assert (await client.get(url, headers=other.headers)).status_code == 404
+        assert (await client.get(url)).status_code == 404
+        assert (await client.get(url, headers=admin.headers)).status_code == 200
+    assert statement.cache_info().misses == 3

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from peal.users.models import User
 from tests.conftest import AuthedUser
-from tests.helpers import ok
+from tests.helpers import assert_owner_only_through_one_statement, ok
 from tests.users.conftest import Sql
 
 
@@ -354,12 +354,5 @@ async def test_one_profile_statement_serves_every_viewer_with_her_own_values(
 
     ada = await make_user(is_public=False)
     bea = await make_user(is_public=False)
-    service._visible_user.cache_clear()
-    for owner, other in ((ada, bea), (bea, ada)):
-        url = f"/api/users/{owner.id}"
-        assert (await client.get(url, headers=owner.headers)).status_code == 200
-        assert (await client.get(url, headers=other.headers)).status_code == 404
-        assert (await client.get(url)).status_code == 404
-        assert (await client.get(url, headers=admin.headers)).status_code == 200
-    # Members, anonymous, admins: one statement each.
-    assert service._visible_user.cache_info().misses == 3
+    urls = [(owner, other, f"/api/users/{owner.id}") for owner, other in ((ada, bea), (bea, ada))]
+    await assert_owner_only_through_one_statement(client, service._visible_user, urls, admin)
