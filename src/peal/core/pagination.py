@@ -73,6 +73,10 @@ def keyset_page(
     return _ordered(query, time, key, ascending).limit(limit + 1)
 
 
+_OFFSET = bindparam("offset", type_=Integer)
+_LIMIT = bindparam("limit", type_=Integer)
+
+
 def bound_keyset_page(
     query: Select[*Ts],
     time: SQLColumnExpression[Any],
@@ -83,16 +87,20 @@ def bound_keyset_page(
 ) -> Select[*Ts]:
     """`keyset_page` for a statement built once: the cursor's position, the offset and the
     limit are bound parameters, run it with `keyset_values`."""
-    if after_cursor:
-        # Typed as the columns, so each driver converts the values as it does theirs.
-        start = tuple_(
-            bindparam("cursor_time", type_=cast(ColumnElement[Any], time).type),
-            bindparam("cursor_id", type_=cast(ColumnElement[Any], key).type),
-        )
-        query = query.where(_past(time, key, start, ascending=ascending))
-    else:
-        query = query.offset(bindparam("offset", type_=Integer))
-    return _ordered(query, time, key, ascending).limit(bindparam("limit", type_=Integer))
+    if not after_cursor:
+        return bound_offset_page(_ordered(query, time, key, ascending))
+    # Typed as the columns, so each driver converts the values as it does theirs.
+    start = tuple_(
+        bindparam("cursor_time", type_=cast(ColumnElement[Any], time).type),
+        bindparam("cursor_id", type_=cast(ColumnElement[Any], key).type),
+    )
+    query = query.where(_past(time, key, start, ascending=ascending))
+    return _ordered(query, time, key, ascending).limit(_LIMIT)
+
+
+def bound_offset_page(query: Select[*Ts]) -> Select[*Ts]:
+    """A page by number of an ordered statement built once: `offset` and `limit` bound."""
+    return query.offset(_OFFSET).limit(_LIMIT)
 
 
 def keyset_values(*, limit: int, offset: int, cursor: Cursor | None) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     ColumnElement,
     Date,
-    Integer,
     Select,
     and_,
     bindparam,
@@ -32,6 +31,7 @@ from peal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from peal.core.export import row_dict
 from peal.core.moderation import ModerationStatus, not_moderated
 from peal.core.moderation import set_moderation_status as set_row_moderation
+from peal.core.pagination import bound_offset_page
 from peal.core.sql import NO_SYNC, contains_pattern, like, rowcount
 from peal.db import utcnow
 from peal.funding.models import FundingDonation, FundingRequest
@@ -509,10 +509,8 @@ def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
         _card_query()
         .where(*conditions)
         .order_by(FundingRequest.created_at.desc(), FundingRequest.id.desc())
-        .limit(bindparam("limit", type_=Integer))
-        .offset(bindparam("offset", type_=Integer))
     )
-    return count, page
+    return count, bound_offset_page(page)
 
 
 def _list_values(

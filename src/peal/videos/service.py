@@ -49,7 +49,7 @@ from peal.core.errors import Conflict, Forbidden, NotFound
 from peal.core.export import jsonable, person, row_dict
 from peal.core.moderation import ModerationStatus, not_moderated
 from peal.core.moderation import set_moderation_status as set_row_moderation
-from peal.core.pagination import bound_keyset_page, cut_page, keyset_values
+from peal.core.pagination import bound_keyset_page, bound_offset_page, cut_page, keyset_values
 from peal.core.schemas import Cursor
 from peal.core.sql import NO_SYNC, contains_pattern, insert_ignoring_duplicates, like, rowcount
 from peal.db import utcnow
@@ -329,9 +329,7 @@ def words_document() -> ColumnElement[Any]:
 WORD_CANDIDATES = 1_000
 _WORDS = func.plainto_tsquery(_SIMPLE, bindparam("words", type_=String))
 _WORD_MATCHES: Select[Any] = (
-    select(Video.id)
-    .where(words_document().bool_op("@@")(_WORDS))
-    .limit(bindparam("cap", type_=Integer))
+    select(Video.id).where(words_document().bool_op("@@")(_WORDS)).limit(_CAP)
 )
 
 
@@ -513,13 +511,10 @@ def _trending_statements(shape: ViewerShape) -> tuple[Select[Any], Select[Any]]:
     """The trending list's count and page, built once per viewer shape (`viewer_id`, `limit`
     and `offset` bound): building them and their cache keys was a tenth of the list's time."""
     parts = _list_parts(_ListShape(viewer=shape))  # the plain list's videos: ready, visible
-    page = (
-        parts.page.where(*parts.conditions)
-        .order_by(Video.trending_score.desc(), Video.created_at.desc(), Video.id.desc())
-        .offset(bindparam("offset", type_=Integer))
-        .limit(bindparam("limit", type_=Integer))
+    page = parts.page.where(*parts.conditions).order_by(
+        Video.trending_score.desc(), Video.created_at.desc(), Video.id.desc()
     )
-    return _capped_count(parts), page
+    return _capped_count(parts), bound_offset_page(page)
 
 
 async def list_trending(
