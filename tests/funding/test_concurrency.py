@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from peal.funding.ledger import check_ledger
 from tests.conftest import TARGET, AuthedUser
@@ -254,6 +256,53 @@ async def test_a_refund_committed_while_a_returning_donor_waits_keeps_her_a_supp
         await session.commit()
 
     assert refunded == [True]
+    detail = await get_request(client, request["id"])
+    assert money(detail["currentAmount"]) == Decimal(7)
+    assert detail["supportersCount"] == 1
+    assert await supporter_rows(app, request["id"]) == [sponsor.id]
+    assert await ledger_mismatches(app) == []
+
+
+async def test_a_refund_waits_for_a_donation_in_flight_so_it_cannot_unseat_her(
+    client: httpx.AsyncClient,
+    woman: AuthedUser,
+    sponsor: AuthedUser,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Why `POST /donate` never checks her supporter row under the lock: her second donation
+    found the row before taking the lock, and the refund of her first cannot commit in between.
+    Tried right then, the refund waits for the donation (here it gives up after a lock
+    timeout); the donation counts, and she stays one supporter."""
+    from peal.funding import donations
+
+    request = await create_request(client, woman, goalAmount=1000)
+    first = (await post_donation(client, sponsor, request["id"], Decimal(5))).json()
+    original = donations._add_to_totals
+    tried: list[str] = []
+
+    async def try_refund_then_count(*args: Any, **kwargs: Any) -> Any:
+        if not tried:
+            async with app.state.db.sessionmaker() as other:
+                await other.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                with pytest.raises(DBAPIError) as waited:
+                    await donations.settle_refunded(
+                        other, uuid.UUID(first["donationId"]), "re_test"
+                    )
+                tried.append(str(waited.value.orig))
+                await other.rollback()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(donations, "_add_to_totals", try_refund_then_count)
+    second = await post_donation(client, sponsor, request["id"], Decimal(7))
+
+    assert second.status_code == 201, second.text
+    assert len(tried) == 1 and "lock timeout" in tried[0], tried
+    assert second.json()["request"]["supportersCount"] == 1
+    monkeypatch.undo()
+    async with app.state.db.sessionmaker() as other:  # the refund, once the donation is in
+        assert await donations.settle_refunded(other, uuid.UUID(first["donationId"]), "re_1")
+        await other.commit()
     detail = await get_request(client, request["id"])
     assert money(detail["currentAmount"]) == Decimal(7)
     assert detail["supportersCount"] == 1

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from peal.funding.models import FundingRequest
 from peal.funding.tasks import expire_requests
@@ -279,6 +279,11 @@ async def test_donation_email_follows_the_authors_settings(
     assert body is not None
     assert sponsor.name not in body.get_content()
     assert sponsor.name not in (anonymous_mail.get_body(("html",)) or body).get_content()
+    # The total is read by the email's job, once the donation committed.
+    named_mail = next(m for m in english_mail if "anonymous" not in str(m["Subject"]))
+    named_body = named_mail.get_body(("plain",))
+    assert named_body is not None
+    assert "Raised so far: $12.50 of" in named_body.get_content()
 
     spanish_mail = mailbox.to(spanish.email)
     assert len(spanish_mail) == 1
@@ -480,3 +485,38 @@ async def test_donor_text_in_emails_is_quoted_bounded_and_on_one_line(
     assert "Bcc: victim" not in text.splitlines()  # never a line of its own
     assert "“Click here Bcc: victim@example.com xxx" in text
     assert f"“{impostor[:-1]}” donated $2.00" in text
+
+
+@pytest.mark.committing  # real commits: the test watches where the commit falls
+async def test_a_donation_holds_the_requests_row_lock_for_its_update_and_commit_alone(
+    client: httpx.AsyncClient, woman: AuthedUser, sponsor: AuthedUser, app: FastAPI
+) -> None:
+    """Many donors give to one popular request at once: each donation takes the request's row
+    lock at its totals' UPDATE, so nothing may be sent between that UPDATE and the COMMIT: no
+    supporter check, no email job (it is queued before). A returning donor is the case that
+    used to check her supporter row under the lock."""
+    request = await create_request(client, woman, goalAmount=1000)
+    await donate(client, sponsor, request["id"], 5)
+    sent: list[str] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    def on_commit(_conn: Any) -> None:
+        sent.append("COMMIT")
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    try:
+        await donate(client, sponsor, request["id"], 7, message="Again")
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        event.remove(engine, "commit", on_commit)
+
+    totals = [i for i, s in enumerate(sent) if s.startswith("UPDATE funding_requests SET")]
+    assert len(totals) == 1, sent
+    assert sent[totals[0] + 1] == "COMMIT", sent[totals[0] :]
+    assert any(s.startswith("INSERT INTO job_outbox") for s in sent[: totals[0]])
+    detail = await get_request(client, request["id"])
+    assert (money(detail["currentAmount"]), detail["supportersCount"]) == (12, 1)

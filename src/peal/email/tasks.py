@@ -24,7 +24,8 @@ async def send_email_task(
     message_key: str | None = None,
 ) -> None:
     """Render `template` and send it. A relay failure raises, so the job is retried; a
-    template failure is a bug that retrying cannot fix, so it is logged and dropped.
+    template failure is a bug that retrying cannot fix, so it is logged and dropped. (A job of
+    another domain awaits it directly when part of its email is known only when it is sent.)
 
     `message_key` (chosen at queueing) makes the Message-ID, the same on every retry; a
     `message_id` comes from jobs queued before the key existed."""

@@ -7,9 +7,10 @@ totals only if that UPDATE changed a row: a webhook delivered twice, a confirmat
 webhook or a replayed job therefore count once.
 
 A popular request takes many donations at once, so counting one locks the request row last:
-the donation, its supporter row (`funding_supporters`, insert-or-ignore) and the author's
-notification are written first, then one UPDATE adds to the totals and flips `funded`, and the
-lock is held only from it to the commit. Refunds (rare) still lock the request first.
+the donation, its supporter row (`funding_supporters`, insert-or-ignore), the author's
+notification and her email's job are written first, then one UPDATE adds to the totals and
+flips `funded`, and the lock is held only from it to the commit: two round trips. Refunds
+(rare) still lock the request first.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from peal.core.pagination import cut_page, keyset_page
 from peal.core.schemas import Cursor
 from peal.core.sql import NO_SYNC, insert_ignoring_duplicates, rowcount
 from peal.db import utcnow
-from peal.email.service import queue_email
 from peal.funding.ledger import CENT
 from peal.funding.models import FundingDonation, FundingRequest, FundingSupporter
 from peal.funding.schemas import (
@@ -202,6 +202,8 @@ async def _lock_request_of(
     request = await session.scalar(
         select(FundingRequest)
         .where(FundingRequest.id == request_id)
+        # FOR UPDATE, not FOR NO KEY UPDATE: it must wait for the donations in flight (their
+        # rows' foreign key checks hold FOR KEY SHARE on the request; see `_keep_supporter`).
         .with_for_update()
         .execution_options(populate_existing=True)
     )
@@ -286,11 +288,10 @@ async def _count_success(
         set_committed_value(donation, field, value)
     new_supporter = await _add_supporter(session, donation)
     donating = request is not None
-    email = None
     if request is not None:
         # Refused below (and rolled back) unless the request is still active: tell the author
-        # now, outside the lock.
-        email = await _notify_donation(session, request, donation)
+        # now, outside the lock (her email's job reads the new total when it runs).
+        await _notify_donation(session, request, donation)
     counted = await _add_to_totals(session, donation, new_supporter, open_only=True)
     if counted is None:
         if request is not None:
@@ -300,7 +301,7 @@ async def _count_success(
             raise _not_active(status or "closed")
         counted = await _add_to_totals(session, donation, new_supporter, open_only=False)
         assert counted is not None  # money rows are never deleted
-    if not new_supporter and await _keep_supporter(session, donation):
+    if not new_supporter and not donating and await _keep_supporter(session, donation):
         counted = replace(counted, supporters_count=counted.supporters_count + 1)
     if request is None:
         request = await session.get(FundingRequest, donation.funding_request_id)
@@ -310,9 +311,7 @@ async def _count_success(
     # Money is safe from here on: what follows only tells people about it (not about money
     # that is on its way back to the donor).
     if not donating and request.status != "cancelled":
-        email = await _notify_donation(session, request, donation)
-    if email is not None:
-        email.send(session, request)
+        await _notify_donation(session, request, donation)
     if counted.flipped:
         await _notify_funded(session, request)
     if request.status == "cancelled":
@@ -335,7 +334,14 @@ async def _keep_supporter(session: AsyncSession, donation: FundingDonation) -> b
     """A returning donor found her supporter row before taking the lock; a refund of her
     earlier money, committed while this donation waited for the lock, may have removed it
     since (that refund could not see this donation). Now that this transaction holds the
-    request's lock, put the row back and count her again. True when it did."""
+    request's lock, put the row back and count her again. True when it did.
+
+    Only a settlement of an existing donation (a webhook, a confirmation) meets this race. A
+    donation made now inserted its own row first, and that INSERT's foreign key check holds a
+    FOR KEY SHARE lock on the request's row until the commit; a refund locks that row FOR
+    UPDATE (`_lock_request_of`), which waits for it. So no refund commits between a new
+    donation's look at her row and its totals' UPDATE (SQLite runs one writer at a time), and
+    a new donation sends nothing more while it holds the lock."""
     still = await session.scalar(
         select(
             exists().where(
@@ -523,29 +529,11 @@ async def mark_funded_if_reached(session: AsyncSession, request: FundingRequest)
 # --- notifications ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DonationEmail:
-    """The author's email about a donation, ready but for the request's new total."""
-
-    to: str
-    language: str
-    context: dict[str, Any]
-
-    def send(self, session: AsyncSession, request: FundingRequest) -> None:
-        queue_email(
-            session,
-            to=self.to,
-            template="donation_received",
-            language=self.language,
-            context={**self.context, "current_amount": money_text(request.current_amount)},
-        )
-
-
 async def _notify_donation(
     session: AsyncSession, request: FundingRequest, donation: FundingDonation
-) -> DonationEmail | None:
-    """Tell the author (the notification now; the email to `send` once the total is known).
-    An anonymous donor is never named, in the notification or the email."""
+) -> None:
+    """Tell the author: the notification, and the email's job (it reads the new total when it
+    runs). An anonymous donor is never named, in the notification or the email."""
     donor = None if donation.is_anonymous else await session.get(User, donation.donor_id)
     who = donor.name if donor is not None else "An anonymous supporter"
     data: dict[str, Any] = {
@@ -566,24 +554,31 @@ async def _notify_donation(
         data,
         actor_id=donation.donor_id,
     )
-    if stored is None:
-        return None
-    return await _donation_email(session, request, donation, donor)
+    if stored is not None:
+        await _queue_donation_email(session, request, donation, donor)
 
 
-async def _donation_email(
+async def _queue_donation_email(
     session: AsyncSession,
     request: FundingRequest,
     donation: FundingDonation,
     donor: User | None,
-) -> DonationEmail | None:
+) -> None:
+    """The author's email about a donation, queued with everything but the request's new
+    total: `funding.tasks.send_donation_email` reads it when it runs, so a donation queues this
+    before it takes the request's row lock."""
+    from peal.funding.tasks import send_donation_email  # it imports this module
+
     author = await session.get(User, request.author_id)
     if author is None or not author.is_active or not author.email_verified:
-        return None  # an unverified address may not be its owner's: never mail it money news
+        return  # an unverified address may not be its owner's: never mail it money news
     preferences = await get_settings_for(session, author.id)
     if not preferences.email_notifications:
-        return None
-    return DonationEmail(
+        return
+    enqueue_job(
+        session,
+        send_donation_email,
+        str(request.id),
         to=author.email,
         language=preferences.language,
         context={
@@ -595,6 +590,8 @@ async def _donation_email(
             "message": donation.message,
             "goal_amount": money_text(request.goal_amount),
         },
+        # Chosen now, so that a retried job sends the same message (see `queue_email`).
+        message_key=uuid.uuid4().hex,
     )
 
 

@@ -1,4 +1,5 @@
-"""Background jobs of the funding domain: refunds, cancelled payments, expiry, reconciliation.
+"""Background jobs of the funding domain: refunds, cancelled payments, expiry, reconciliation,
+and the author's email about a donation.
 
 Each job is idempotent: it reads the donation's state first and every settlement is guarded,
 so a retry or a second delivery does nothing more.
@@ -8,13 +9,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import select
 
 from peal.db import commit, utcnow
-from peal.funding.donations import apply_payment, settle_refunded
-from peal.funding.models import FundingDonation
+from peal.email.tasks import send_email_task
+from peal.funding.donations import apply_payment, money_text, settle_refunded
+from peal.funding.models import FundingDonation, FundingRequest
 from peal.funding.service import expire_overdue_requests
 from peal.jobs import broker, runtime
 from peal.payments.providers import provider_for
@@ -49,6 +52,26 @@ async def refund_donation(donation_id: str) -> None:
         elif refund.status == "failed":
             log.error("refund_failed", donation_id=donation_id, refund_id=refund.id)
         await commit(session)
+
+
+@broker.task(task_name="funding.donation_email", retry_on_error=True, max_retries=3)
+async def send_donation_email(
+    request_id: str, to: str, language: str | None, context: dict[str, Any], message_key: str
+) -> None:
+    """The author's email about a donation, with the money raised so far read now.
+
+    A donation queues it before taking the request's row lock, when its new total is not known
+    yet: so that lock is held only from the totals' UPDATE to the commit (see `_count_success`).
+    """
+    async with runtime().db.sessionmaker() as session:
+        raised = await session.scalar(
+            select(FundingRequest.current_amount).where(FundingRequest.id == uuid.UUID(request_id))
+        )
+    if raised is None:  # money rows are never deleted; a request could only be gone in tests
+        return
+    context = {**context, "current_amount": money_text(raised)}
+    # Awaited here, not queued: its retries are this job's.
+    await send_email_task(to, "donation_received", language, context, message_key=message_key)
 
 
 @broker.task(task_name="funding.cancel_pending_payments", retry_on_error=True, max_retries=5)
