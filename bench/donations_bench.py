@@ -14,6 +14,10 @@ amount. Then it checks, exactly: `currentAmount` = the sum of the donations that
 `--redis` runs the production topology: the API with `REDIS_URL` and a `peal worker` beside it,
 so the author's email job leaves the API process (without it, jobs run in the API's own).
 
+It also prints the CPU time one donation costs, from /proc: the API process(es), the worker and
+PostgreSQL's backends (when PostgreSQL runs on this machine), and the rate that makes this
+machine's cores the ceiling of, whatever the locks.
+
 `--profile` samples the API process(es) with py-spy during the donations (`pip install
 py-spy` into the venv; it may need ptrace rights). The machine's load average is printed
 before and after: on a shared machine, compare runs made under the same load.
@@ -147,11 +151,13 @@ async def run(args: argparse.Namespace) -> int:
                         refused[answer.status_code] = refused.get(answer.status_code, 0) + 1
 
             load_before = os.getloadavg()
+            cpu_before = cpu_by_part(server.pid, worker.pid if worker else None)
             profiler = start_profiler(args.profile, server.pid, args.duration)
             started = time.perf_counter()
             await asyncio.gather(*(donor_loop(i) for i in range(args.concurrency)))
             elapsed = time.perf_counter() - started
             load_after = os.getloadavg()
+            cpu_after = cpu_by_part(server.pid, worker.pid if worker else None)
             if profiler is not None:
                 await asyncio.to_thread(profiler.wait, 60)
             final = (await client.get(f"/api/requests/{request_id}")).json()["request"]
@@ -181,6 +187,7 @@ async def run(args: argparse.Namespace) -> int:
         f"succeeded {len(succeeded)} ({len(succeeded) / elapsed:.0f}/s), refused {refused or 0}; "
         f"latency p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms"
     )
+    print_cpu(cpu_before, cpu_after, len(succeeded))
     current = Decimal(str(final["currentAmount"]))
     checks = {
         "currentAmount exact": current == expected_total,
@@ -199,12 +206,58 @@ async def run(args: argparse.Namespace) -> int:
     return 0 if all(checks.values()) else 1
 
 
+def _cpu_of(pid: int) -> tuple[float, int, str]:
+    """CPU seconds (user + system), parent pid and name of a process, from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0, 0, ""
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2 :].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks, int(fields[1]), name
+
+
+def cpu_by_part(server: int, worker: int | None) -> dict[str, float]:
+    """CPU seconds so far of the API (the server and its children), the worker and the
+    machine's PostgreSQL processes."""
+    processes = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            processes[int(entry.name)] = _cpu_of(int(entry.name))
+    children: dict[int, list[int]] = {}
+    for pid, (_, parent, _) in processes.items():
+        children.setdefault(parent, []).append(pid)
+
+    def tree(root: int) -> float:
+        return processes.get(root, (0.0, 0, ""))[0] + sum(tree(c) for c in children.get(root, []))
+
+    return {
+        "API": tree(server),
+        "worker": tree(worker) if worker else 0.0,
+        "PostgreSQL": sum(cpu for cpu, _, name in processes.values() if name == "postgres"),
+    }
+
+
+def print_cpu(before: dict[str, float], after: dict[str, float], donations: int) -> None:
+    """CPU milliseconds per donation by part, and the rate this machine's cores allow."""
+    if not donations:
+        return
+    per = {part: (after[part] - before[part]) * 1000 / donations for part in before}
+    total = sum(per.values())
+    parts = ", ".join(f"{part} {ms:.2f}" for part, ms in per.items() if ms)
+    print(
+        f"CPU per donation: {parts} ms; {total:.2f} ms in all, so {os.cpu_count()} cores "
+        f"allow at most {os.cpu_count() * 1000 / total:.0f} donations/s (load generator aside)"
+    )
+
+
 def start_profiler(path: str | None, pid: int, duration: int) -> subprocess.Popen[bytes] | None:
     """py-spy sampling the server and its workers for the donations' duration, if asked."""
     if path is None:
         return None
     py_spy = Path(sys.executable).with_name("py-spy")
-    command = [str(py_spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking"]
+    command = [str(py_spy), "record", "--pid", str(pid), "--subprocesses", "--threads"]
     kind = "raw" if path.endswith(".txt") else "speedscope"  # raw: collapsed stacks
     command += ["--duration", str(duration), "--rate", "200", "--format", kind]
     return subprocess.Popen([*command, "-o", path], stdout=subprocess.DEVNULL)  # noqa: S603
