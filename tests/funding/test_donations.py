@@ -520,3 +520,24 @@ async def test_a_donation_holds_the_requests_row_lock_for_its_update_and_commit_
     assert any(s.startswith("INSERT INTO job_outbox") for s in sent[: totals[0]])
     detail = await get_request(client, request["id"])
     assert (money(detail["currentAmount"]), detail["supportersCount"]) == (12, 1)
+
+
+async def test_one_totals_statement_serves_every_donation_with_its_own_values(
+    client: httpx.AsyncClient, woman: AuthedUser, make_user: Callable[..., Any]
+) -> None:
+    """The UPDATE that counts a donation is built once; its request, amount, supporter and
+    day are bound, so each request gets exactly its own money."""
+    from peal.funding.donations import _totals_statement
+
+    donors = [await make_user("sponsor") for _ in range(2)]
+    small = await create_request(client, woman, goalAmount=100)
+    large = await create_request(client, woman, goalAmount=1000)
+    _totals_statement.cache_clear()
+    await donate(client, donors[0], small["id"], 12.34)
+    await donate(client, donors[1], large["id"], 1.66)
+    await donate(client, donors[0], large["id"], 99)
+    last = await donate(client, donors[1], small["id"], 87.66)
+    assert _totals_statement.cache_info().misses == 1
+    assert (last["request"]["currentAmount"], last["request"]["status"]) == (100, "funded")
+    detail = await get_request(client, large["id"])
+    assert (money(detail["currentAmount"]), detail["supportersCount"]) == (money(100.66), 2)

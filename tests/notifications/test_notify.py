@@ -238,3 +238,33 @@ async def test_no_email_when_the_transaction_rolls_back(
 
     assert mailbox.messages() == []
     assert await stored(woman.id) == []
+
+
+async def test_one_statement_shuts_out_blocks_either_way_and_mutes_for_every_actor(
+    make_user: Callable[..., Any], transaction: Transaction, stored: Stored, app: FastAPI
+) -> None:
+    """Who must not hear of an actor is asked through one statement, built once, its
+    recipients and actor bound: each actor gets her own answer from it."""
+    from peal.notifications.service import _shut_out_statement
+    from peal.users.models import UserBlock, UserMute
+
+    actor, other = await make_user(), await make_user()
+    blocker, blocked, muter, free = [await make_user() for _ in range(4)]
+    async with app.state.db.sessionmaker() as session:
+        session.add_all(
+            [
+                UserBlock(blocker_id=blocker.id, blocked_id=actor.id),
+                UserBlock(blocker_id=actor.id, blocked_id=blocked.id),
+                UserMute(muter_id=muter.id, muted_id=actor.id),
+                UserMute(muter_id=free.id, muted_id=other.id),
+            ]
+        )
+        await session.commit()
+    everyone = [blocker.id, blocked.id, muter.id, free.id]
+    _shut_out_statement.cache_clear()
+    async with transaction() as session:
+        assert await notify_many(session, everyone, "like", "A like", "…", actor_id=actor.id) == 1
+        assert await notify_many(session, everyone, "like", "A like", "…", actor_id=other.id) == 3
+    assert _shut_out_statement.cache_info().misses == 1
+    # The actor's like reached only `free`; `other`'s reached all but `free`, who muted her.
+    assert [len(await stored(person)) for person in everyone] == [1, 1, 1, 1]

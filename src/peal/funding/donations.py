@@ -15,6 +15,7 @@ flips `funded`, and the lock is held only from it to the commit: two round trips
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,7 +23,21 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, case, delete, exists, func, or_, select, true
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Integer,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -371,6 +386,37 @@ class Totals:
     flipped: bool
 
 
+@functools.cache
+def _totals_statement(open_only: bool) -> Any:
+    """The UPDATE of `_add_to_totals`, built once per kind (every donation runs it): the
+    request, the amount, whether she joins the supporters, the day and the time are bound."""
+    # ROUND: exact on PostgreSQL's NUMERIC; on SQLite (REAL storage) it snaps every total back
+    # to whole cents so float error never accumulates.
+    amount = bindparam("amount", type_=FundingRequest.__table__.c.current_amount.type)
+    total = func.round(FundingRequest.current_amount + amount, 2)
+    open_now = and_(
+        FundingRequest.status == "active",
+        FundingRequest.deadline >= bindparam("today", type_=Date()),
+    )
+    reached = and_(open_now, total >= FundingRequest.goal_amount)
+    statement = sql_update(FundingRequest).where(
+        FundingRequest.id == bindparam("request_id", type_=Uuid())
+    )
+    if open_only:
+        statement = statement.where(open_now)
+    return statement.values(
+        current_amount=total,
+        supporters_count=FundingRequest.supporters_count + bindparam("joined", type_=Integer()),
+        status=case((reached, "funded"), else_=FundingRequest.status),
+        updated_at=bindparam("now", type_=DateTime(timezone=True)),
+    ).returning(
+        FundingRequest.current_amount,
+        FundingRequest.supporters_count,
+        FundingRequest.status,
+        FundingRequest.updated_at,
+    )
+
+
 async def _add_to_totals(
     session: AsyncSession, donation: FundingDonation, new_supporter: bool, *, open_only: bool
 ) -> Totals | None:
@@ -378,30 +424,15 @@ async def _add_to_totals(
     and flip `active → funded` when the goal is reached. With `open_only` it changes only an
     active request within its deadline (None otherwise); the flip is only ever seen by a
     statement that found the request active, so by exactly one transaction."""
-    # ROUND: exact on PostgreSQL's NUMERIC; on SQLite (REAL storage) it snaps every total back
-    # to whole cents so float error never accumulates.
-    total = func.round(FundingRequest.current_amount + donation.amount, 2)
-    open_now = and_(FundingRequest.status == "active", FundingRequest.deadline >= today())
-    reached = and_(open_now, total >= FundingRequest.goal_amount)
-    statement = sql_update(FundingRequest).where(FundingRequest.id == donation.funding_request_id)
-    if open_only:
-        statement = statement.where(open_now)
-    row = (
-        await session.execute(
-            statement.values(
-                current_amount=total,
-                supporters_count=FundingRequest.supporters_count + (1 if new_supporter else 0),
-                status=case((reached, "funded"), else_=FundingRequest.status),
-                updated_at=utcnow(),
-            ).returning(
-                FundingRequest.current_amount,
-                FundingRequest.supporters_count,
-                FundingRequest.status,
-                FundingRequest.updated_at,
-            ),
-            execution_options=NO_SYNC,
-        )
-    ).first()
+    values = {
+        "request_id": donation.funding_request_id,
+        "amount": donation.amount,
+        "joined": 1 if new_supporter else 0,
+        "today": today(),
+        "now": utcnow(),
+    }
+    result = await session.execute(_totals_statement(open_only), values, execution_options=NO_SYNC)
+    row = result.first()
     if row is None:
         return None
     current_amount, supporters_count, status, updated_at = row
