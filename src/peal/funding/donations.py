@@ -125,10 +125,15 @@ async def donate(
         description=f"PEAL donation to “{request.title}”",
     )
     donation.provider_payment_id = payment.id
+    settled = payment.status == "succeeded" and _amount_matches(donation, payment)
+    if settled:
+        # Paid at once: a row no one else can have counted, so it goes in succeeded.
+        donation.status = "succeeded"
+        donation.succeeded_at = utcnow()
     session.add(donation)
     await session.flush()
-    if payment.status == "succeeded":
-        await _count_success(session, settings, donation, payment, request=request, donor=donor)
+    if settled:
+        await _count(session, settings, donation, request=request)
     elif payment.status == "failed":
         await settle_failed(session, donation.id)
         await session.refresh(donation)
@@ -208,7 +213,7 @@ async def _lock_request_of(
 ) -> tuple[FundingDonation, FundingRequest] | None:
     """The donation and its request, the request row locked (FOR UPDATE on PostgreSQL; SQLite
     serialises writers): for the rare paths (refunds) that read the totals before changing
-    them. Counting a success never takes this lock: see `_count_success`."""
+    them. Counting a success never takes this lock: see `_count`."""
     request_id = await session.scalar(
         select(FundingDonation.funding_request_id).where(FundingDonation.id == donation_id)
     )
@@ -232,9 +237,19 @@ async def _lock_request_of(
 
 
 def _amount_matches(donation: FundingDonation, payment: Payment | None) -> bool:
+    """Whether the provider was paid what the donation says (logged when not: never count
+    it then)."""
     if payment is None or payment.amount_cents == 0:  # nothing to compare (development)
         return True
-    return payment.amount_cents == to_cents(donation.amount) and payment.currency == CURRENCY
+    if payment.amount_cents == to_cents(donation.amount) and payment.currency == CURRENCY:
+        return True
+    log.error(
+        "payment_amount_mismatch",
+        donation_id=str(donation.id),
+        expected_cents=to_cents(donation.amount),
+        paid_cents=payment.amount_cents,
+    )
+    return False
 
 
 async def settle_succeeded(
@@ -261,31 +276,12 @@ async def settle_succeeded(
 
 
 async def _count_success(
-    session: AsyncSession,
-    settings: Settings,
-    donation: FundingDonation,
-    payment: Payment | None,
-    *,
-    request: FundingRequest | None = None,
-    donor: User | None = None,
+    session: AsyncSession, settings: Settings, donation: FundingDonation, payment: Payment | None
 ) -> bool:
-    """Count a succeeded payment into its request's totals, taking the request's row lock
-    last: the guarded `pending/failed → succeeded` UPDATE (a replay, or a confirmation racing
-    its webhook, counts once), the supporter row (insert-or-ignore: did a row go in?), the
-    author's notification, and only then one UPDATE of the request's counters that also flips
-    `active → funded`, so exactly one transaction sees the flip. The row lock is held from
-    that UPDATE to the commit.
-
-    With `request` (a donation made now, `donor` the payer) the request must still be active:
-    if it closed meanwhile the whole donation is refused (409) and rolls back.
-    """
+    """Count a succeeded payment of an existing donation, once: the guarded `pending/failed →
+    succeeded` UPDATE (a replay, or a confirmation racing its webhook, counts once), then
+    `_count`."""
     if not _amount_matches(donation, payment):
-        log.error(
-            "payment_amount_mismatch",
-            donation_id=str(donation.id),
-            expected_cents=to_cents(donation.amount),
-            paid_cents=payment.amount_cents if payment else None,
-        )
         return False
     now = utcnow()
     moved = await session.execute(
@@ -301,6 +297,26 @@ async def _count_success(
         return False
     for field, value in (("status", "succeeded"), ("succeeded_at", now), ("updated_at", now)):
         set_committed_value(donation, field, value)
+    await _count(session, settings, donation)
+    return True
+
+
+async def _count(
+    session: AsyncSession,
+    settings: Settings,
+    donation: FundingDonation,
+    *,
+    request: FundingRequest | None = None,
+) -> None:
+    """Count a donation that just became succeeded into its request's totals, taking the
+    request's row lock last: the supporter row (insert-or-ignore: did a row go in?), the
+    author's notification and email job, and only then one UPDATE of the request's counters
+    that also flips `active → funded`, so exactly one transaction sees the flip. The row lock
+    is held from that UPDATE to the commit.
+
+    With `request` (a donation made now, inserted succeeded) the request must still be active:
+    if it closed meanwhile the whole donation is refused (409) and rolls back.
+    """
     new_supporter = await _add_supporter(session, donation)
     donating = request is not None
     if request is not None:
@@ -332,7 +348,6 @@ async def _count_success(
     if request.status == "cancelled":
         # Paid after the request was cancelled (a payment already under way): give it back.
         await request_refunds(session, settings, request, [donation])
-    return True
 
 
 async def _add_supporter(session: AsyncSession, donation: FundingDonation) -> bool:
@@ -576,6 +591,7 @@ async def _notify_donation(
     if donor is not None:
         data["donorId"] = str(donor.id)
         data["donorName"] = donor.name
+    preferences = await get_settings_for(session, request.author_id)
     stored = await notify(
         session,
         request.author_id,
@@ -584,9 +600,10 @@ async def _notify_donation(
         f"{who} donated {money_text(donation.amount)}.",
         data,
         actor_id=donation.donor_id,
+        recipient_settings=preferences,
     )
-    if stored is not None:
-        await _queue_donation_email(session, request, donation, donor)
+    if stored is not None and preferences.email_notifications:
+        await _queue_donation_email(session, request, donation, donor, preferences.language)
 
 
 async def _queue_donation_email(
@@ -594,6 +611,7 @@ async def _queue_donation_email(
     request: FundingRequest,
     donation: FundingDonation,
     donor: User | None,
+    language: str,
 ) -> None:
     """The author's email about a donation, queued with everything but the request's new
     total: `funding.tasks.send_donation_email` reads it when it runs, so a donation queues this
@@ -603,15 +621,12 @@ async def _queue_donation_email(
     author = await session.get(User, request.author_id)
     if author is None or not author.is_active or not author.email_verified:
         return  # an unverified address may not be its owner's: never mail it money news
-    preferences = await get_settings_for(session, author.id)
-    if not preferences.email_notifications:
-        return
     enqueue_job(
         session,
         send_donation_email,
         str(request.id),
         to=author.email,
-        language=preferences.language,
+        language=language,
         context={
             "name": author.name,
             "request_title": request.title,

@@ -61,7 +61,7 @@ async def send_donation_email(
     """The author's email about a donation, with the money raised so far read now.
 
     A donation queues it before taking the request's row lock, when its new total is not known
-    yet: so that lock is held only from the totals' UPDATE to the commit (see `_count_success`).
+    yet: so that lock is held only from the totals' UPDATE to the commit (see `donations._count`).
     """
     async with runtime().db.sessionmaker() as session:
         raised = await session.scalar(

@@ -97,17 +97,21 @@ async def notify(
     *,
     actor_id: uuid.UUID | None = None,
     email: bool = False,
+    recipient_settings: UserSettings | None = None,
 ) -> Notification | None:
     """Notify `recipient_id`; None when it is the actor's own action or their settings say no.
 
     With `email=True` (see EMAIL_WORTHY_TYPES) a copy is emailed after commit, in the
-    recipient's language, if they keep email notifications on.
+    recipient's language, if they keep email notifications on. A caller that reads the
+    recipient's settings anyway (for an email of its own) passes them: one query less.
     """
     if actor_id is not None and actor_id == recipient_id:
         return None
     if actor_id is not None and await _shut_out(session, [recipient_id], actor_id):
         return None
-    settings = (await get_settings_for_many(session, [recipient_id]))[recipient_id]
+    settings = recipient_settings
+    if settings is None:
+        settings = (await get_settings_for_many(session, [recipient_id]))[recipient_id]
     if not category_enabled(settings, type):
         return None
     notification = Notification(
