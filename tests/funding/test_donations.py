@@ -520,6 +520,8 @@ async def test_a_donation_holds_the_requests_row_lock_for_its_update_and_commit_
     assert any(s.startswith("INSERT INTO job_outbox") for s in sent[: totals[0]])
     # Paid at once (development), the donation's row goes in succeeded: no second write of it.
     assert not any(s.startswith("UPDATE funding_donations") for s in sent), sent
+    # The author's settings, read once for the notification and the email.
+    assert sum(s.startswith("SELECT user_settings.") for s in sent[: totals[0]]) == 1, sent
     detail = await get_request(client, request["id"])
     assert (money(detail["currentAmount"]), detail["supportersCount"]) == (12, 1)
 
