@@ -177,3 +177,17 @@ async def test_a_phrase_search_through_its_whole_words_finds_what_the_substring_
         assert through_words, "the word index was never used"
     if cap == 1:
         assert all(answer is None or len(answer) <= 1 for answer in answers)
+
+
+async def test_a_list_and_its_cursor_pages_share_their_parts_and_count(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any
+) -> None:
+    """Starting after a cursor changes the page's statement only: the list's conditions and
+    its count are built once for both, and the walk still sees every video once."""
+    made = await insert_videos(app, woman.id, 5, title="Pottery")
+    service._list_parts.cache_clear()
+    service._list_statements.cache_clear()
+    seen, total, _page2 = await _walk(client, "")
+    assert sorted(seen) == sorted(str(video) for video in made) and total == 5
+    assert service._list_parts.cache_info().misses == 1
+    assert service._list_statements.cache_info().misses == 2  # first page, after a cursor

@@ -356,14 +356,14 @@ async def _word_candidates(session: AsyncSession, term: str) -> list[uuid.UUID] 
 
 @dataclass(frozen=True)
 class _ListShape:
-    """What a video list's statements depend on, besides values bound when they run."""
+    """What a video list's videos depend on, besides values bound when they run. (Its page
+    also depends on whether it starts after a cursor: `_list_statements`.)"""
 
     viewer: ViewerShape
     tag: bool = False
     category: bool = False
     author: bool = False
     all_statuses: bool = False  # an author's own list (or an admin's look at one): every status
-    after_cursor: bool = False
 
 
 @dataclass(frozen=True)
@@ -404,7 +404,7 @@ def _list_parts(shape: _ListShape) -> _ListParts:
 
 
 @functools.lru_cache(maxsize=256)
-def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
+def _list_statements(shape: _ListShape, after_cursor: bool) -> tuple[Select[Any], Select[Any]]:
     """An unsearched list's count (capped) and page, built once per shape: building them and
     their cache keys was a tenth of a list's CPU, more for a signed-in viewer's."""
     parts = _list_parts(shape)
@@ -412,7 +412,7 @@ def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
         parts.page.where(*parts.conditions),
         parts.created,
         parts.video_id,
-        after_cursor=shape.after_cursor,
+        after_cursor=after_cursor,
     )
     return _capped_count(parts), page
 
@@ -437,13 +437,8 @@ def _list_values(
         category=bool(filters.category),
         author=filters.author_id is not None,
         all_statuses=all_statuses,
-        after_cursor=cursor is not None,
     )
-    values = {
-        **viewer_values(viewer),
-        **keyset_values(limit=limit, offset=offset, cursor=cursor),
-        "cap": COUNT_CAP,
-    }
+    values = {**viewer_values(viewer), **keyset_values(limit=limit, offset=offset, cursor=cursor)}
     if filters.author_id is not None:
         values["author_id"] = filters.author_id
     if filters.category:
@@ -482,8 +477,8 @@ async def list_videos(
     shape, values = _list_values(viewer, filters, limit=limit, offset=offset, cursor=cursor)
     term = search_term(filters)
     if term is None:
-        count, query = _list_statements(shape)
-        total = await session.scalar(count, values) or 0
+        count, query = _list_statements(shape, cursor is not None)
+        total = await session.scalar(count, {**values, "cap": COUNT_CAP}) or 0
     else:
         parts = _list_parts(shape)
         search = _search_condition(session, term)
@@ -499,7 +494,7 @@ async def list_videos(
             parts.page.where(*parts.conditions, among),
             parts.created,
             parts.video_id,
-            after_cursor=shape.after_cursor,
+            after_cursor=cursor is not None,
         )
     rows = [VideoCard(*row) for row in await session.execute(query, values)]
     rows, next_cursor = cut_page(rows, limit, position=lambda card: (card.created_at, card.id))
