@@ -46,9 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from hot_reads import free_port, percentile, server_env, wait_healthy  # noqa: E402
-
-PASSWORD = "Bench-Password-2026"  # noqa: S105 - throwaway local accounts
+from harness import PASSWORD, free_port, percentile, wait_healthy  # noqa: E402
+from hot_reads import server_env  # noqa: E402
 
 
 async def prepare(url: str, donors: int) -> list[str]:

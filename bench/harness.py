@@ -48,6 +48,18 @@ def free_port() -> int:
 _GIVEN: set[int] = set()  # ports handed out already (a server may not have bound one yet)
 
 
+def wait_healthy(base: str, path: str = "/health") -> None:
+    """Block until `base + path` answers below 500 (a server started by a script)."""
+    for _ in range(300):
+        try:
+            if httpx.get(base + path, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{base} did not come up")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))

@@ -36,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +45,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import free_port, open_loop_get, percentile  # noqa: E402  (bench/'s shared helpers)
+from harness import (  # noqa: E402  (bench/'s shared helpers)
+    PASSWORD,
+    free_port,
+    open_loop_get,
+    percentile,
+    wait_healthy,
+)
 
-PASSWORD = "Bench-Password-2026"  # noqa: S105 - a throwaway local account
 CONNECTIONS = 16
 
 
@@ -336,19 +340,6 @@ async def open_loop(base: str, case: Case, token: str, rate: float, duration: in
         print(f"  ({result.failures} open-loop requests failed)", flush=True)
     print(f"  (the open-loop client used {result.client_cpu / duration:.0%} of a core)", flush=True)
     return result.latencies
-
-
-def wait_healthy(base: str, path: str) -> None:
-    import httpx
-
-    for _ in range(300):
-        try:
-            if httpx.get(base + path, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{base} did not come up")
 
 
 async def run(args: argparse.Namespace) -> None:
