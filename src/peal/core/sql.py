@@ -1,12 +1,21 @@
-"""SQL idioms every service shares, written once: LIKE patterns, insert-or-ignore, rowcount
-and the option of a bulk write the session need not follow."""
+"""SQL idioms every service shares, written once: LIKE patterns, insert-or-ignore, rowcount,
+the option of a bulk write the session need not follow, and the list of ids a statement built
+once takes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, Insert, Result, SQLColumnExpression
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CursorResult,
+    Insert,
+    Result,
+    SQLColumnExpression,
+    bindparam,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +25,10 @@ LIKE_ESCAPE = "\\"
 NO_SYNC: Mapping[str, Any] = {"synchronize_session": False}
 """Execution options of a bulk UPDATE or DELETE by criteria: the session is not asked to
 find and refresh the objects it holds (rows it has loaded are reloaded by id if needed)."""
+
+IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+"""`column.in_(IDS)` in a statement built once: run it with `{"ids": [...]}` (each list
+expands to its own placeholders)."""
 
 
 def contains_pattern(text: str) -> str:

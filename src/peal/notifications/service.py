@@ -45,7 +45,7 @@ from peal.core.export import row_dict
 from peal.core.pagination import cut_page, keyset_page
 from peal.core.realtime import notifications_after_commit
 from peal.core.schemas import Cursor
-from peal.core.sql import NO_SYNC, rowcount
+from peal.core.sql import IDS, NO_SYNC, rowcount
 from peal.db import utcnow
 from peal.email.service import queue_email
 from peal.notifications.models import Notification
@@ -137,7 +137,7 @@ def _shut_out_statement() -> Select[uuid.UUID]:
     person = aliased(User)
     actor = bindparam("actor_id", type_=Uuid())
     return select(person.id).where(
-        person.id.in_(bindparam("recipient_ids", expanding=True)),
+        person.id.in_(IDS),
         ~and_(not_blocked(person.id, actor), not_muted(person.id, actor)),
     )
 
@@ -147,7 +147,7 @@ async def _shut_out(
 ) -> set[uuid.UUID]:
     """Recipients who must not hear of `actor_id`: a block either way, or a mute. One query."""
     rows = await session.scalars(
-        _shut_out_statement(), {"recipient_ids": list(recipient_ids), "actor_id": actor_id}
+        _shut_out_statement(), {"ids": list(recipient_ids), "actor_id": actor_id}
     )
     return set(rows.all())
 

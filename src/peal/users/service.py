@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     CompoundSelect,
     Select,
@@ -32,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from peal.core.export import jsonable, person, row_dict
-from peal.core.sql import NO_SYNC, contains_pattern, insert_ignoring_duplicates, like
+from peal.core.sql import IDS, NO_SYNC, contains_pattern, insert_ignoring_duplicates, like
 from peal.db import utcnow
 from peal.users.blocks import is_blocked_between
 from peal.users.models import (
@@ -154,18 +153,17 @@ async def get_user_for_change(session: AsyncSession, user_id: uuid.UUID, viewer:
 
 
 _SKILL, _INTEREST = "skill", "interest"
-_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 # Built once: the users' skills and interests in one round trip, each kind in label order.
 _LABELS: CompoundSelect[*tuple[Any, ...]] = union_all(
     select(UserSkill.user_id, literal_column(f"'{_SKILL}'"), UserSkill.skill.label("label")).where(
-        UserSkill.user_id.in_(_IDS)
+        UserSkill.user_id.in_(IDS)
     ),
     select(UserInterest.user_id, literal_column(f"'{_INTEREST}'"), UserInterest.interest).where(
-        UserInterest.user_id.in_(_IDS)
+        UserInterest.user_id.in_(IDS)
     ),
 ).order_by(literal_column("label"))
 _FOLLOWED_AMONG = select(UserFollow.following_id).where(
-    UserFollow.follower_id == bindparam("viewer_id"), UserFollow.following_id.in_(_IDS)
+    UserFollow.follower_id == bindparam("viewer_id"), UserFollow.following_id.in_(IDS)
 )
 
 

@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     CompoundSelect,
     Integer,
@@ -51,7 +50,14 @@ from peal.core.moderation import ModerationStatus, not_moderated
 from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.core.pagination import bound_keyset_page, bound_offset_page, cut_page, keyset_values
 from peal.core.schemas import Cursor
-from peal.core.sql import NO_SYNC, contains_pattern, insert_ignoring_duplicates, like, rowcount
+from peal.core.sql import (
+    IDS,
+    NO_SYNC,
+    contains_pattern,
+    insert_ignoring_duplicates,
+    like,
+    rowcount,
+)
 from peal.db import utcnow
 from peal.notifications.service import notify
 from peal.outbox import enqueue_job
@@ -198,18 +204,17 @@ async def present_videos(
     )
 
 
-_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 # Built once (`ids` and `viewer_id` bound): the cards' tags, in order, and for a signed-in
 # viewer her likes among the cards in the same round trip (the rows with no tag).
 _TAGS: Select[*tuple[Any, ...]] = (
     select(VideoTag.video_id, VideoTag.tag)
-    .where(VideoTag.video_id.in_(_IDS))
+    .where(VideoTag.video_id.in_(IDS))
     .order_by(VideoTag.video_id, VideoTag.tag)
 )
 _TAGS_AND_LIKES: CompoundSelect[*tuple[Any, ...]] = union_all(
-    select(VideoTag.video_id, VideoTag.tag.label("tag")).where(VideoTag.video_id.in_(_IDS)),
+    select(VideoTag.video_id, VideoTag.tag.label("tag")).where(VideoTag.video_id.in_(IDS)),
     select(VideoLike.video_id, null()).where(
-        VideoLike.user_id == bindparam("viewer_id"), VideoLike.video_id.in_(_IDS)
+        VideoLike.user_id == bindparam("viewer_id"), VideoLike.video_id.in_(IDS)
     ),
 ).order_by(literal_column("tag"))
 
