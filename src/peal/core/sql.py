@@ -1,6 +1,6 @@
 """SQL idioms every service shares, written once: LIKE patterns, insert-or-ignore, rowcount,
-the option of a bulk write the session need not follow, and the list of ids a statement built
-once takes."""
+the option of a bulk write the session need not follow, the list of ids a statement built
+once takes, and PostgreSQL's `simple` text search documents."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from sqlalchemy import (
     Result,
     SQLColumnExpression,
     bindparam,
+    func,
+    literal_column,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +31,16 @@ find and refresh the objects it holds (rows it has loaded are reloaded by id if 
 IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 """`column.in_(IDS)` in a statement built once: run it with `{"ids": [...]}` (each list
 expands to its own placeholders)."""
+
+SIMPLE: ColumnElement[str] = literal_column("'simple'")
+"""PostgreSQL's `simple` text search configuration, written into the SQL rather than bound: a
+query's document must be the very expression of its GIN index (`search.models`) for
+PostgreSQL to use the index, whatever plan the statement gets."""
+
+
+def simple_tsvector(text: SQLColumnExpression[Any]) -> ColumnElement[Any]:
+    """`to_tsvector('simple', text)`: the words of `text`, as our full-text indexes hold them."""
+    return func.to_tsvector(SIMPLE, text)
 
 
 def contains_pattern(text: str) -> str:

@@ -44,7 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.core.errors import ServiceUnavailable
-from peal.core.sql import contains_pattern, like
+from peal.core.sql import SIMPLE, contains_pattern, like, simple_tsvector
 from peal.funding.models import FundingRequest
 from peal.funding.service import listable as funding_listable
 from peal.funding.service import present_request
@@ -73,7 +73,6 @@ _SQLITE_WEIGHTS: dict[Weight, int] = {"A": 8, "B": 4, "C": 2, "D": 1}
 
 # Constants written into the SQL rather than bound: the query's document must be the very
 # expression of the index for PostgreSQL to use it, whatever plan the statement gets.
-_SIMPLE: ColumnElement[str] = literal_column("'simple'")
 _SPACE: ColumnElement[str] = literal_column("' '")
 _EMPTY: ColumnElement[str] = literal_column("''")
 
@@ -136,8 +135,8 @@ class PostgresSearch:
             f"'{_tsquery_quote(term)}'" + (":*" if len(term) >= MIN_PREFIX_LENGTH else "")
             for term in terms
         ]
-        self.all_terms = func.to_tsquery(_SIMPLE, " & ".join(prefixes))
-        self.any_term = func.to_tsquery(_SIMPLE, " | ".join(prefixes))
+        self.all_terms = func.to_tsquery(SIMPLE, " & ".join(prefixes))
+        self.any_term = func.to_tsquery(SIMPLE, " | ".join(prefixes))
 
     def matches(self, fields: Sequence[Field]) -> ColumnElement[bool]:
         return _weighted_document(fields).bool_op("@@")(self.all_terms)
@@ -161,10 +160,6 @@ def _tsquery_quote(term: str) -> str:
     return term.replace("\\", "\\\\").replace("'", "''")
 
 
-def _tsvector(text: SQLColumnExpression[Any]) -> ColumnElement[Any]:
-    return func.to_tsvector(_SIMPLE, text)
-
-
 def _joined(
     first: SQLColumnExpression[Any], *others: SQLColumnExpression[Any]
 ) -> ColumnElement[Any]:
@@ -178,7 +173,7 @@ def _joined(
 def _weighted_document(fields: Sequence[Field]) -> ColumnElement[Any]:
     parts = [
         func.setweight(
-            _tsvector(func.coalesce(field.text, _EMPTY)), literal_column(f"'{field.weight}'")
+            simple_tsvector(func.coalesce(field.text, _EMPTY)), literal_column(f"'{field.weight}'")
         )
         for field in fields
     ]
@@ -198,11 +193,11 @@ def backend_for(session: AsyncSession, terms: Sequence[str]) -> Backend:
 
 
 def users_document() -> ColumnElement[Any]:
-    return _tsvector(_joined(User.name, func.coalesce(User.bio, _EMPTY)))
+    return simple_tsvector(_joined(User.name, func.coalesce(User.bio, _EMPTY)))
 
 
 def user_skills_document() -> ColumnElement[Any]:
-    return _tsvector(UserSkill.skill)
+    return simple_tsvector(UserSkill.skill)
 
 
 def videos_document() -> ColumnElement[Any]:
@@ -211,7 +206,7 @@ def videos_document() -> ColumnElement[Any]:
 
 
 def funding_requests_document() -> ColumnElement[Any]:
-    return _tsvector(
+    return simple_tsvector(
         _joined(
             FundingRequest.title,
             FundingRequest.description,
@@ -221,7 +216,7 @@ def funding_requests_document() -> ColumnElement[Any]:
 
 
 def success_stories_document() -> ColumnElement[Any]:
-    return _tsvector(
+    return simple_tsvector(
         _joined(
             SuccessStory.title,
             SuccessStory.description,

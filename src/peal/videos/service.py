@@ -53,10 +53,12 @@ from peal.core.schemas import Cursor
 from peal.core.sql import (
     IDS,
     NO_SYNC,
+    SIMPLE,
     contains_pattern,
     insert_ignoring_duplicates,
     like,
     rowcount,
+    simple_tsvector,
 )
 from peal.db import utcnow
 from peal.notifications.service import notify
@@ -320,19 +322,16 @@ def _search_condition(session: AsyncSession, term: str) -> ColumnElement[bool]:
     return like(Video.search_text, pattern, ignore_case=False)
 
 
-_SIMPLE: ColumnElement[str] = literal_column("'simple'")
-
-
 def words_document() -> ColumnElement[Any]:
     """`search_text`'s words (PostgreSQL's `simple` configuration): the expression of the GIN
     index `ix_videos_search` (declared by `search.models`), so it must stay exactly this."""
-    return func.to_tsvector(_SIMPLE, Video.search_text)
+    return simple_tsvector(Video.search_text)
 
 
 # A phrase's rare word finds its candidates through the word index when they are at most
 # this many; past it the trigram index does better.
 WORD_CANDIDATES = 1_000
-_WORDS = func.plainto_tsquery(_SIMPLE, bindparam("words", type_=String))
+_WORDS = func.plainto_tsquery(SIMPLE, bindparam("words", type_=String))
 _WORD_MATCHES: Select[Any] = (
     select(Video.id).where(words_document().bool_op("@@")(_WORDS)).limit(_CAP)
 )
