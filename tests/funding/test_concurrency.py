@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from peal.funding.ledger import check_ledger
 from tests.conftest import TARGET, AuthedUser
@@ -46,6 +47,26 @@ async def post_donation(
         json={"amount": float(amount), "isAnonymous": bool(hash(donor.id) % 2)},
         headers={**donor.headers, "Idempotency-Key": str(uuid.uuid4())},
     )
+
+
+def before_the_lock(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, work: Callable[[AsyncSession], Awaitable[None]]
+) -> None:
+    """Run `work` once, in a session of its own, just before the next donation's totals'
+    UPDATE takes the request's row lock: the window a returning donor's race lives in."""
+    from peal.funding import donations
+
+    original = donations._add_to_totals
+    ran: list[bool] = []
+
+    async def work_then_count(*args: Any, **kwargs: Any) -> Any:
+        if not ran:
+            ran.append(True)
+            async with app.state.db.sessionmaker() as other:
+                await work(other)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(donations, "_add_to_totals", work_then_count)
 
 
 async def test_200_concurrent_donations_add_up_to_the_cent(
@@ -236,21 +257,15 @@ async def test_a_refund_committed_while_a_returning_donor_waits_keeps_her_a_supp
         session.add(pending)
         await session.commit()
 
-    original = donations._add_to_totals
     refunded: list[bool] = []
 
-    async def refund_first_then_count(*args: Any, **kwargs: Any) -> Any:
-        if not refunded:
-            async with app.state.db.sessionmaker() as other:
-                refunded.append(
-                    await donations.settle_refunded(
-                        other, uuid.UUID(first["donationId"]), "re_test"
-                    )
-                )
-                await other.commit()
-        return await original(*args, **kwargs)
+    async def refund_first(other: AsyncSession) -> None:
+        refunded.append(
+            await donations.settle_refunded(other, uuid.UUID(first["donationId"]), "re_test")
+        )
+        await other.commit()
 
-    monkeypatch.setattr(donations, "_add_to_totals", refund_first_then_count)
+    before_the_lock(app, monkeypatch, refund_first)
     async with app.state.db.sessionmaker() as session:
         assert await donations.settle_succeeded(session, settings, pending.id)
         await session.commit()
@@ -278,22 +293,16 @@ async def test_a_refund_waits_for_a_donation_in_flight_so_it_cannot_unseat_her(
 
     request = await create_request(client, woman, goalAmount=1000)
     first = (await post_donation(client, sponsor, request["id"], Decimal(5))).json()
-    original = donations._add_to_totals
     tried: list[str] = []
 
-    async def try_refund_then_count(*args: Any, **kwargs: Any) -> Any:
-        if not tried:
-            async with app.state.db.sessionmaker() as other:
-                await other.execute(text("SET LOCAL lock_timeout = '200ms'"))
-                with pytest.raises(DBAPIError) as waited:
-                    await donations.settle_refunded(
-                        other, uuid.UUID(first["donationId"]), "re_test"
-                    )
-                tried.append(str(waited.value.orig))
-                await other.rollback()
-        return await original(*args, **kwargs)
+    async def try_refund(other: AsyncSession) -> None:
+        await other.execute(text("SET LOCAL lock_timeout = '200ms'"))
+        with pytest.raises(DBAPIError) as waited:
+            await donations.settle_refunded(other, uuid.UUID(first["donationId"]), "re_test")
+        tried.append(str(waited.value.orig))
+        await other.rollback()
 
-    monkeypatch.setattr(donations, "_add_to_totals", try_refund_then_count)
+    before_the_lock(app, monkeypatch, try_refund)
     second = await post_donation(client, sponsor, request["id"], Decimal(7))
 
     assert second.status_code == 201, second.text
