@@ -12,7 +12,7 @@ from peal.auth.service import user_for_access_token
 from peal.core.errors import Forbidden, Unauthorized
 from peal.core.ratelimit import check_auth_attempt
 from peal.core.security import constant_time_equals, sign
-from peal.deps import RateLimiterDep, SessionDep, SettingsDep, TokensDep
+from peal.deps import SETTINGS, TOKENS, RateLimiterDep, SessionDep
 from peal.users.models import User
 from peal.users.policy import is_admin, is_self_or_admin
 
@@ -45,8 +45,6 @@ def _check_csrf(request: Request, secret: str, session_id: str | None) -> None:
 async def optional_user(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
-    tokens: TokensDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User | None:
     """The signed-in user, or None when no token is sent. A bad token is 401, never ignored."""
@@ -58,9 +56,10 @@ async def optional_user(
         by_cookie = bool(token)
     if not token:
         return None
-    user, claims = await user_for_access_token(session, tokens, token)
+    # The services are read, not depended on: this runs on every request (`FromApp.of`).
+    user, claims = await user_for_access_token(session, TOKENS.of(request), token)
     if by_cookie:
-        _check_csrf(request, settings.jwt_secret, claims.session_id)
+        _check_csrf(request, SETTINGS.of(request).jwt_secret, claims.session_id)
     request.state.user_id = user.id
     return user
 
