@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.dependencies.models import Dependant
 
 
 async def ok(call: Awaitable[httpx.Response] | httpx.Response) -> httpx.Response:
@@ -41,3 +42,11 @@ async def assert_owner_only_through_one_statement(
         assert (await client.get(url)).status_code == 404
         assert (await client.get(url, headers=admin.headers)).status_code == 200
     assert statement.cache_info().misses == 3
+
+
+def sub_dependants(dependant: Dependant) -> Iterator[Dependant]:
+    """Every dependency under `dependant` (a route's or a dependency's), depth first, each
+    one as often as FastAPI's tree holds it."""
+    for sub in dependant.dependencies:
+        yield sub
+        yield from sub_dependants(sub)

@@ -4,19 +4,18 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from peal.auth.dependencies import optional_user
 from peal.config import Settings
 from peal.deps import FromApp, get_session, install
 from peal.main import create_app
+from tests.helpers import sub_dependants
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "peal"
 ALLOWED = {SRC / "deps.py"}
@@ -67,19 +66,6 @@ def test_install_refuses_an_app_without_a_service_a_dependency_asks_for() -> Non
         FromApp.wanted.discard("no_such_service")
 
 
-def _subtree(dependant: Dependant) -> Iterator[object]:
-    for sub in dependant.dependencies:
-        yield sub.call
-        yield from _subtree(sub)
-
-
-def _hot_dependants(dependant: Dependant) -> Iterator[Dependant]:
-    for sub in dependant.dependencies:
-        if sub.call in (get_session, optional_user):
-            yield sub
-        yield from _hot_dependants(sub)
-
-
 def test_the_session_and_the_caller_read_their_services_without_dependencies(
     settings: Settings,
 ) -> None:
@@ -89,8 +75,10 @@ def test_the_session_and_the_caller_read_their_services_without_dependencies(
     for route in create_app(settings).routes:
         if not isinstance(route, APIRoute):
             continue
-        for hot in _hot_dependants(route.dependant):
+        for hot in sub_dependants(route.dependant):
+            if hot.call not in (get_session, optional_user):
+                continue
             seen += 1
-            services = [call for call in _subtree(hot) if isinstance(call, FromApp)]
+            services = [sub.call for sub in sub_dependants(hot) if isinstance(sub.call, FromApp)]
             assert not services, f"{route.path}: {hot.call} solves {services}"
     assert seen > 100  # the walk reached the routes' dependencies

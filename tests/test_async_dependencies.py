@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from peal.config import Settings
 from peal.main import create_app
+from tests.helpers import sub_dependants
 
 
 def _is_async(call: object) -> bool:
@@ -29,10 +30,9 @@ def _is_async(call: object) -> bool:
 
 
 def _sync_calls(dependant: Dependant, where: str) -> Iterator[str]:
-    for sub in dependant.dependencies:
+    for sub in sub_dependants(dependant):
         if sub.call is not None and not _is_async(sub.call):
             yield f"{where}: {getattr(sub.call, '__qualname__', type(sub.call).__qualname__)}"
-        yield from _sync_calls(sub, where)
 
 
 def sync_calls(app: FastAPI) -> list[str]:
