@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import socket
 import statistics
@@ -58,6 +59,22 @@ def wait_healthy(base: str, path: str = "/health") -> None:
             pass
         time.sleep(0.1)
     raise SystemExit(f"{base} did not come up")
+
+
+def wrk_rate(url: str, connections: int, duration: int, headers: Sequence[str] = ()) -> float:
+    """Requests/s `wrk` (2 threads) reaches on `url` at saturation; an error answer or a socket
+    error ends the bench (a rate of failures is no rate)."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    output = subprocess.run(  # noqa: S603
+        [*command, url], capture_output=True, text=True, check=True
+    ).stdout
+    if "Non-2xx or 3xx responses" in output or "Socket errors" in output:
+        raise SystemExit(f"{url} failed under load:\n{output}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert match, output
+    return float(match.group(1))
 
 
 def percentile(values: list[float], q: float) -> float:

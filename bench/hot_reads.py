@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -51,6 +50,7 @@ from harness import (  # noqa: E402  (bench/'s shared helpers)
     open_loop_get,
     percentile,
     wait_healthy,
+    wrk_rate,
 )
 
 CONNECTIONS = 16
@@ -318,18 +318,8 @@ async def capture_statements(url: str, cases: list[Case], token: str) -> None:
 
 
 def wrk(base: str, case: Case, token: str, duration: int) -> float:
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
-    if case.signed_in:
-        command += ["-H", f"Authorization: Bearer {token}"]
-    output = subprocess.run(  # noqa: S603
-        [*command, base + case.path], capture_output=True, text=True, check=True
-    ).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if errors:
-        raise SystemExit(f"{base}{case.path}: {errors.group(1)} error answers\n{output}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    assert match, output
-    return float(match.group(1))
+    headers = [f"Authorization: Bearer {token}"] if case.signed_in else []
+    return wrk_rate(base + case.path, CONNECTIONS, duration, headers)
 
 
 async def open_loop(base: str, case: Case, token: str, rate: float, duration: int) -> list[float]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -41,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import free_port, wait_healthy  # noqa: E402  (bench/'s shared helpers)
+from harness import free_port, wait_healthy, wrk_rate  # noqa: E402  (bench/'s shared helpers)
 from hot_reads import CONNECTIONS, server_env  # noqa: E402
 
 # At module level: the floor's handlers name them in annotations FastAPI resolves.
@@ -118,17 +117,6 @@ def run_raw_server(port: int, url: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def wrk(url: str, duration: int) -> float:
-    out = subprocess.run(  # noqa: S603
-        ["wrk", f"-c{CONNECTIONS}", "-t2", f"-d{duration}s", url],  # noqa: S607
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if found is None or "Non-2xx" in out or "Socket errors" in out:
-        raise SystemExit(f"{url} failed under load:\n{out}")
-    return float(found.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("url", help="postgresql://user@host:port/database (migrated)")
@@ -155,11 +143,11 @@ def main() -> None:
         targets = {name: f"http://127.0.0.1:{api_port}{path}" for name, path in ROUTES.items()}
         targets["raw SELECT 1"] = f"http://127.0.0.1:{raw_port}{RAW}"
         for target in targets.values():
-            wrk(target, 2)  # warm up: imports, prepared statements, the pools
+            wrk_rate(target, CONNECTIONS, 2)  # warm up: imports, prepared statements, the pools
         rates: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, target in targets.items():
-                rates[name].append(wrk(target, args.duration))
+                rates[name].append(wrk_rate(target, CONNECTIONS, args.duration))
     finally:
         for server in (api, raw):
             server.send_signal(signal.SIGTERM)
