@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import asyncpg
 import structlog
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,8 +21,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import await_
 
 from peal.config import Settings
 
@@ -109,27 +111,106 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # no measurable throughput (hot reads, same run).
         connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
     )
-    event.listen(engine.sync_engine.pool, "checkout", _ping_on_checkout)
+    _survive_dead_connections(engine)
     return engine
 
 
-def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    """A pooled connection whose server went away (restart, failover, pg_terminate_backend) is
-    replaced at checkout, so no request fails on it: SQLAlchemy's pessimistic recipe (raise
-    `DisconnectionError`, the pool connects anew). One round trip (`;` on the raw asyncpg
-    connection), where `pool_pre_ping` costs three: it runs before a read session's autocommit
-    is applied, so asyncpg's ping wraps it in BEGIN and ROLLBACK. Checking `is_closed()` alone
-    (no round trip) was tried and is not enough: a killed backend can leave asyncpg mid-state
-    ("cannot switch to state 11") with the socket not yet seen closed."""
-    driver = dbapi_connection.driver_connection
+# A pooled connection is not pinged at checkout (a round trip on every request). Its first
+# statement is the check instead: when that statement finds the server gone (a restart, a
+# failover, `pg_terminate_backend`), the connection is replaced and the statement runs again on
+# the new one, so no request fails on it. Only the first statement of a checkout: nothing has
+# run on the connection yet (its transaction, if any, was never begun or died with it), so
+# running it again changes nothing. A connection lost later in a checkout fails its request,
+# as it must: what ran before on it is gone.
+_UNUSED_CHECKOUTS: weakref.WeakKeyDictionary[Any, ConnectionPoolEntry]
+_UNUSED_CHECKOUTS = weakref.WeakKeyDictionary()
+# What a statement raises when the server is gone: a connection error (class 08), an operator
+# intervention (57P: shutdown, crash, not accepting connections), or asyncpg's own client state
+# left broken by a backend that died under it ("cannot switch to state 11").
+_GONE_SQLSTATES = ("08", "57P")
+
+
+def _mark_checkout(_dbapi_connection: Any, record: ConnectionPoolEntry, proxied: Any) -> None:
+    _UNUSED_CHECKOUTS[proxied] = record  # one entry per checkout, gone with it
+
+
+def _server_gone(dbapi_connection: Any, error: BaseException) -> bool:
+    if dbapi_connection.driver_connection.is_closed():
+        return True
+    if str(getattr(error, "sqlstate", None) or "").startswith(_GONE_SQLSTATES):
+        return True
+    return isinstance(error.__cause__, asyncpg.exceptions.InternalClientError)
+
+
+def _may_run_again(context: Any) -> bool:
+    """Inside a transaction any statement may: the dead connection took the transaction with
+    it. In autocommit (the read sessions) only a read may: a write may have landed."""
+    if context.execution_options.get("isolation_level") != "AUTOCOMMIT":
+        return True
+    return not (context.executemany or context.isinsert or context.isupdate or context.isdelete)
+
+
+def _first_statement_survives_a_dead_connection(
+    context: ExecutionContext, run: Callable[[Any], None]
+) -> bool:
+    """Run a checkout's first statement; on a connection the server closed, connect the same
+    pool slot anew and run it again. True when it ran here; False leaves it to SQLAlchemy."""
+    proxied: Any = context.root_connection.connection
+    if proxied not in _UNUSED_CHECKOUTS:  # not a checkout's first statement
+        return False
+    record: Any = _UNUSED_CHECKOUTS.pop(proxied)
+    if not _may_run_again(context):
+        return False
     try:
-        if driver.is_closed():
-            raise DisconnectionError("connection closed by the server")
-        await_(driver.fetchrow(";"))
-    except DisconnectionError:
-        raise
-    except Exception as error:  # whatever a dead or confused connection raises
-        raise DisconnectionError(str(error)) from error
+        run(context.cursor)
+    except Exception as error:
+        if not _server_gone(proxied.dbapi_connection, error):
+            raise
+        structlog.get_logger("peal.db").warning("database_connection_replaced", reason=str(error))
+        # The checkout's settings (a read session's AUTOCOMMIT) go to the new connection, and
+        # their reset at checkin with them: invalidating forgets it (SQLAlchemy 2.1, pinned by
+        # tests/test_db_dead_connections.py).
+        resets = list(record.finalize_callback)
+        record.invalidate(error)  # closes the dead connection
+        replacement = record.get_connection()  # the same pool slot, connected anew
+        options = context.root_connection.get_execution_options()
+        dialect: Any = context.dialect  # DefaultDialect: its characteristics
+        for name, characteristic in dialect.connection_characteristics.items():
+            if name in options:
+                characteristic.set_connection_characteristic(
+                    dialect, context.root_connection, replacement, options[name]
+                )
+        record.finalize_callback.extend(resets)
+        proxied.dbapi_connection = replacement
+        context.cursor = replacement.cursor()
+        run(context.cursor)
+    return True
+
+
+def _survive_dead_connections(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine.pool, "checkout", _mark_checkout)
+
+    @event.listens_for(sync_engine, "do_execute")
+    def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        return _first_statement_survives_a_dead_connection(
+            context,
+            lambda current: context.dialect.do_execute(current, statement, parameters, context),
+        )
+
+    @event.listens_for(sync_engine, "do_execute_no_params")
+    def _execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
+        return _first_statement_survives_a_dead_connection(
+            context,
+            lambda current: context.dialect.do_execute_no_params(current, statement, context),
+        )
+
+    @event.listens_for(sync_engine, "do_executemany")
+    def _executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        return _first_statement_survives_a_dead_connection(
+            context,
+            lambda current: context.dialect.do_executemany(current, statement, parameters, context),
+        )
 
 
 class Database:
