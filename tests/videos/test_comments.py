@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from peal.notifications.models import Notification
 from peal.videos.models import Video, VideoComment
+from tests.moderation.helpers import notifications_of, report, review
 from tests.uploads.helpers import insert_videos
 
 
@@ -170,3 +171,35 @@ async def test_comments_of_hidden_videos_are_hidden(
     assert (await client.get(f"/api/videos/{video_id}/comments")).status_code == 404
     assert (await _comment(client, sponsor, video_id, "hi")).status_code == 404
     assert (await _comment(client, woman, video_id, "hi")).status_code == 409
+
+
+async def test_notifications_stop_quoting_comments_taken_down(
+    client: httpx.AsyncClient, app: FastAPI, woman: Any, sponsor: Any, admin: Any, make_user: Any
+) -> None:
+    """Moderation hides or removes a comment, or it is deleted with its thread: the video's
+    author and the person it answered keep their notification, not its words."""
+    [video_id] = await insert_videos(app, woman.id, 1)
+    troll = await make_user(name="Troll")
+    kind = (await _comment(client, sponsor, video_id, "So brave")).json()["comment"]
+    cruel = (await _comment(client, troll, video_id, "Cruel words", kind["id"])).json()["comment"]
+
+    async def quoted(user: Any) -> list[str]:
+        """What her comment and reply notifications quote (after "…commented on …: ")."""
+        told = await notifications_of(app, user.id)
+        return sorted(n.message.rsplit(": ", 1)[-1] for n in told if n.type in ("comment", "reply"))
+
+    assert await quoted(woman) == ["Cruel words", "So brave"]
+    assert await quoted(sponsor) == ["Cruel words"]
+
+    filed = (await report(client, sponsor, "comment", cruel["id"], reason="harassment"))["report"]
+    await review(client, admin, filed["id"], "remove_content")
+    assert await quoted(woman) == ["So brave", "This comment was removed."]
+    assert await quoted(sponsor) == ["This comment was removed."]
+
+    # Deleted with its thread (by the video's author): every comment of it.
+    top = (await _comment(client, troll, video_id, "Go away")).json()["comment"]
+    await _comment(client, sponsor, video_id, "She stays", top["id"])
+    path = f"/api/videos/{video_id}/comments/{top['id']}"
+    assert (await client.delete(path, headers=woman.headers)).status_code == 204
+    assert await quoted(woman) == ["So brave"] + ["This comment was removed."] * 3
+    assert await quoted(troll) == ["This comment was removed."]  # the reply she was sent

@@ -1,11 +1,12 @@
 """SQL idioms every service shares, written once: LIKE patterns, insert-or-ignore, rowcount,
 the option of a bulk write the session need not follow, the list of ids a statement built
-once takes, and PostgreSQL's `simple` text search documents."""
+once takes, batches under the bind-parameter limits, and PostgreSQL's `simple` text search
+documents."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BindParameter,
@@ -20,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+Item = TypeVar("Item")
 
 LIKE_ESCAPE = "\\"
 """The escape character of the patterns `contains_pattern` writes."""
@@ -80,6 +83,13 @@ def insert_ignoring_duplicates(
     return dialect_insert(session, model).on_conflict_do_nothing(
         index_elements=list(index_elements) if index_elements else None
     )
+
+
+def batches(items: Sequence[Item], size: int) -> Iterable[Sequence[Item]]:
+    """`items` in slices of `size`: one statement per slice keeps its bind parameters under
+    PostgreSQL's limit (32767) and SQLite's (32766)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def rowcount(result: Result[Any]) -> int:

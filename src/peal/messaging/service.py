@@ -714,7 +714,7 @@ async def set_moderation_status(
             )
         )
     ).all()
-    await withdraw_previews(session, recipients, "messageId", message_id)
+    await withdraw_previews(session, recipients, "messageId", [message_id])
     if status == ModerationStatus.REMOVED and not is_read:
         await session.execute(
             update(ConversationParticipant)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -45,7 +45,7 @@ from peal.core.export import row_dict
 from peal.core.pagination import cut_page, keyset_page
 from peal.core.realtime import notifications_after_commit
 from peal.core.schemas import Cursor
-from peal.core.sql import IDS, NO_SYNC, rowcount
+from peal.core.sql import IDS, NO_SYNC, batches, rowcount
 from peal.db import utcnow
 from peal.email.service import queue_email
 from peal.notifications.models import Notification
@@ -67,6 +67,7 @@ EMAIL_WORTHY_TYPES = frozenset(
 TITLE_MAX = 255
 # What a notification says instead of the words of content moderation took down.
 WITHDRAWN_PREVIEW = "This message was removed."
+WITHDRAWN_COMMENT = "This comment was removed."
 # Recipients per INSERT in a fan-out: keeps each statement well under the bind-parameter limits
 # of PostgreSQL (32767) and SQLite (32766).
 FAN_OUT_BATCH = 1000
@@ -170,11 +171,6 @@ async def _email_copy(session: AsyncSession, notification: Notification, languag
     )
 
 
-def _batches(ids: Sequence[uuid.UUID], size: int) -> Iterable[Sequence[uuid.UUID]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
 async def notify_many(
     session: AsyncSession,
     recipient_ids: Iterable[uuid.UUID],
@@ -194,7 +190,7 @@ async def notify_many(
     created_at = utcnow()
     payload = _jsonable(data)
     stored = 0
-    for batch in _batches(ids, FAN_OUT_BATCH):
+    for batch in batches(ids, FAN_OUT_BATCH):
         if actor_id is not None:
             shut_out = await _shut_out(session, batch, actor_id)
             batch = [rid for rid in batch if rid not in shut_out]
@@ -353,20 +349,25 @@ async def delete_notification(
 
 
 async def withdraw_previews(
-    session: AsyncSession, user_ids: Sequence[uuid.UUID], key: str, value: uuid.UUID
+    session: AsyncSession,
+    user_ids: Collection[uuid.UUID],
+    key: str,
+    values: Sequence[uuid.UUID],
+    preview: str = WITHDRAWN_PREVIEW,
 ) -> None:
-    """Moderation took the content whose id is `data[key]` down: the notifications of
-    `user_ids` (those it was sent to) that quote it keep their title and link but no longer its
-    words. Looked up per recipient, on the inbox index, not across every notification."""
-    if not user_ids:
+    """Moderation (or a deletion) took down the content whose id is `data[key]`, one of
+    `values`: the notifications of `user_ids` (those it was sent to) that quote it keep their
+    title and link but say `preview` instead of its words. Looked up per recipient, on the
+    inbox index, not across every notification. At most FAN_OUT_BATCH of each."""
+    if not user_ids or not values:
         return
     await session.execute(
         update(Notification)
         .where(
             Notification.user_id.in_(user_ids),
-            Notification.data[key].as_string() == str(value),
+            Notification.data[key].as_string().in_([str(value) for value in values]),
         )
-        .values(message=WITHDRAWN_PREVIEW),
+        .values(message=preview),
         execution_options=NO_SYNC,
     )
 

@@ -9,18 +9,21 @@ deletes its whole thread (the replies under it, at any depth).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from peal.core.errors import Forbidden, NotFound, ValidationFailed
 from peal.core.moderation import ModerationStatus, not_moderated
 from peal.core.moderation import set_moderation_status as set_row_moderation
 from peal.core.pagination import cut_page, keyset_page
 from peal.core.schemas import Cursor
+from peal.core.sql import batches
 from peal.db import utcnow
-from peal.notifications.service import notify
+from peal.notifications.service import FAN_OUT_BATCH, WITHDRAWN_COMMENT, notify, withdraw_previews
 from peal.users.models import User
 from peal.users.policy import is_admin, not_blocked, profile_visible
 from peal.users.schemas import UserSummary
@@ -88,8 +91,28 @@ async def get_visible_comment(
 async def set_moderation_status(
     session: AsyncSession, comment_id: uuid.UUID, status: ModerationStatus | None
 ) -> bool:
-    """Hide, remove or restore a comment (moderation); True when it changed."""
-    return await set_row_moderation(session, VideoComment, comment_id, status)
+    """Hide, remove or restore a comment (moderation); True when it changed. Hidden or
+    removed, its notifications stop quoting it (a restore does not bring the words back)."""
+    moved = await set_row_moderation(session, VideoComment, comment_id, status)
+    if moved and status is not None:
+        await _withdraw_previews(session, [comment_id])
+    return moved
+
+
+async def _withdraw_previews(session: AsyncSession, comment_ids: Sequence[uuid.UUID]) -> None:
+    """These comments were taken down: the notifications quoting them (sent to the video's
+    author, and to the author of the comment each one answers) no longer do."""
+    answered = aliased(VideoComment)
+    for batch in batches(comment_ids, FAN_OUT_BATCH // 2):
+        rows = await session.execute(
+            select(Video.author_id, answered.user_id)
+            .select_from(VideoComment)
+            .join(Video, Video.id == VideoComment.video_id)
+            .outerjoin(answered, answered.id == VideoComment.parent_id)
+            .where(VideoComment.id.in_(batch))
+        )
+        told = {person for row in rows for person in row if person is not None}
+        await withdraw_previews(session, told, "commentId", batch, WITHDRAWN_COMMENT)
 
 
 def _preview(text: str) -> str:
@@ -229,14 +252,15 @@ async def delete_comment(
         select(VideoComment.id).where(VideoComment.id == comment.id).cte("thread", recursive=True)
     )
     thread = thread.union_all(select(VideoComment.id).where(VideoComment.parent_id == thread.c.id))
-    removed = int(await session.scalar(select(func.count()).select_from(thread)) or 0)
-    # The replies go with their parent (ON DELETE CASCADE); the count above is exact because
-    # the video's row is locked: no reply can be added to this thread meanwhile.
+    thread_ids = list(await session.scalars(select(thread.c.id)))
+    # The replies go with their parent (ON DELETE CASCADE); the thread read above is exact
+    # because the video's row is locked: no reply can be added to it meanwhile.
+    await _withdraw_previews(session, thread_ids)
     await session.execute(delete(VideoComment).where(VideoComment.id == comment.id))
     await session.execute(
         update(Video)
         .where(Video.id == video.id)
-        .values(comments_count=Video.comments_count - removed, updated_at=Video.updated_at)
+        .values(comments_count=Video.comments_count - len(thread_ids), updated_at=Video.updated_at)
     )
     if comment.parent_id is not None:
         await session.execute(
