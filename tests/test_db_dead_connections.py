@@ -134,6 +134,10 @@ async def test_a_read_session_keeps_autocommit_on_its_replaced_connection(
         first = await session.scalar(text("SELECT now()"))
         assert connects, "it ran on a new connection"
         assert await session.scalar(text("SELECT now() > :first"), {"first": first}) is True
+    await _terminate(database)
+    async with database.sessionmaker() as session:  # a streamed first statement too
+        streamed = await session.stream_scalars(text("SELECT generate_series(1, 3)"))
+        assert [n async for n in streamed] == [1, 2, 3]
     async with database.sessionmaker() as session:  # the probe tells a transaction apart
         first = await session.scalar(text("SELECT now()"))
         assert await session.scalar(text("SELECT now() > :first"), {"first": first}) is False

@@ -182,7 +182,7 @@ def _first_statement_survives_a_dead_connection(
                 )
         record.finalize_callback.extend(resets)
         proxied.dbapi_connection = replacement
-        context.cursor = replacement.cursor()
+        context.cursor = context.create_cursor()  # on it (a server-side one if it was)
         run(context.cursor)
     return True
 
