@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
+from sqlalchemy.engine import make_url
 
 
 async def ok(call: Awaitable[httpx.Response] | httpx.Response) -> httpx.Response:
@@ -50,3 +52,21 @@ def sub_dependants(dependant: Dependant) -> Iterator[Dependant]:
     for sub in dependant.dependencies:
         yield sub
         yield from sub_dependants(sub)
+
+
+async def terminate_backends(database_url: str, pid: int | None = None) -> int:
+    """Kill one PostgreSQL backend (`pid`), or every other backend of `database_url`'s database,
+    as a restart or a failover would; answers how many were terminated."""
+    plain = make_url(database_url).set(drivername="postgresql")
+    killer = await asyncpg.connect(plain.render_as_string(hide_password=False))
+    try:
+        if pid is not None:
+            return int(await killer.fetchval("SELECT count(pg_terminate_backend($1))", pid))
+        return int(
+            await killer.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await killer.close()

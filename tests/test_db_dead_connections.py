@@ -15,11 +15,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from peal.db import Database
 from tests.conftest import TARGET
+from tests.helpers import terminate_backends
 
 pytestmark = [
     pytest.mark.committing,  # the production session paths, on the app's own pool
@@ -27,25 +27,8 @@ pytestmark = [
 ]
 
 
-def _plain_url(database: Database) -> str:
-    url = make_url(database.engine.url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
 async def _terminate(database: Database, pid: int | None = None) -> int:
-    """Terminate one backend (`pid`), or every other backend of the test database."""
-    killer = await asyncpg.connect(_plain_url(database))
-    try:
-        if pid is not None:
-            return int(await killer.fetchval("SELECT count(pg_terminate_backend($1))", pid))
-        return int(
-            await killer.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-    finally:
-        await killer.close()
+    return await terminate_backends(database.engine.url.render_as_string(hide_password=False), pid)
 
 
 @pytest.fixture

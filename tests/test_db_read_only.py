@@ -12,7 +12,7 @@ from sqlalchemy import event, select, update
 from peal.db import Database
 from peal.users.models import User
 
-# These test the production session paths themselves (autocommit reads, pool checkout).
+# These test the production session paths themselves (autocommit reads).
 pytestmark = pytest.mark.committing
 
 
