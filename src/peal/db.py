@@ -190,27 +190,21 @@ def _first_statement_survives_a_dead_connection(
 def _survive_dead_connections(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
     event.listen(sync_engine.pool, "checkout", _mark_checkout)
+    # Each event hands its listener the very arguments of the dialect method of the same name
+    # (cursor, statement, [parameters,] context): the listener runs that method itself.
+    for name in ("do_execute", "do_execute_no_params", "do_executemany"):
+        event.listen(sync_engine, name, _first_statement_listener(name))
 
-    @event.listens_for(sync_engine, "do_execute")
-    def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+
+def _first_statement_listener(name: str) -> Callable[..., bool]:
+    def listener(cursor: Any, statement: str, *rest: Any) -> bool:
+        context = rest[-1]
+        method = getattr(context.dialect, name)
         return _first_statement_survives_a_dead_connection(
-            context,
-            lambda current: context.dialect.do_execute(current, statement, parameters, context),
+            context, lambda current: method(current, statement, *rest)
         )
 
-    @event.listens_for(sync_engine, "do_execute_no_params")
-    def _execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
-        return _first_statement_survives_a_dead_connection(
-            context,
-            lambda current: context.dialect.do_execute_no_params(current, statement, context),
-        )
-
-    @event.listens_for(sync_engine, "do_executemany")
-    def _executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        return _first_statement_survives_a_dead_connection(
-            context,
-            lambda current: context.dialect.do_executemany(current, statement, parameters, context),
-        )
+    return listener
 
 
 class Database:
