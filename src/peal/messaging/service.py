@@ -41,7 +41,7 @@ from peal.messaging.models import (
     Message,
 )
 from peal.messaging.schemas import ConversationDetail, ConversationOut, MessageOut
-from peal.notifications.service import notify, withdraw_previews
+from peal.notifications.service import WITHDRAWN_MESSAGE, notify, withdraw_previews
 from peal.settings.service import message_privacy_of
 from peal.users.blocks import is_blocked_between
 from peal.users.models import User
@@ -714,7 +714,7 @@ async def set_moderation_status(
             )
         )
     ).all()
-    await withdraw_previews(session, recipients, "messageId", [message_id])
+    await withdraw_previews(session, recipients, "messageId", [message_id], WITHDRAWN_MESSAGE)
     if status == ModerationStatus.REMOVED and not is_read:
         await session.execute(
             update(ConversationParticipant)

@@ -66,7 +66,7 @@ EMAIL_WORTHY_TYPES = frozenset(
 )
 TITLE_MAX = 255
 # What a notification says instead of the words of content moderation took down.
-WITHDRAWN_PREVIEW = "This message was removed."
+WITHDRAWN_MESSAGE = "This message was removed."
 WITHDRAWN_COMMENT = "This comment was removed."
 # Recipients per INSERT in a fan-out: keeps each statement well under the bind-parameter limits
 # of PostgreSQL (32767) and SQLite (32766).
@@ -353,7 +353,7 @@ async def withdraw_previews(
     user_ids: Collection[uuid.UUID],
     key: str,
     values: Sequence[uuid.UUID],
-    preview: str = WITHDRAWN_PREVIEW,
+    preview: str,
 ) -> None:
     """Moderation (or a deletion) took down the content whose id is `data[key]`, one of
     `values`: the notifications of `user_ids` (those it was sent to) that quote it keep their
